@@ -1,0 +1,1 @@
+"""OpenStack Octavia provider driver for LoxiLB."""
