@@ -396,7 +396,11 @@ class Route:
     gateway: str
 
     def to_wire(self) -> dict[str, Any]:
-        return {"destinationIPNet": self.destination, "gateway": self.gateway, "protocol": "static"}
+        return {
+            "destinationIPNet": self.destination,
+            "gateway": self.gateway,
+            "protocol": "static",
+        }
 
 
 @dataclasses.dataclass(frozen=True)
