@@ -23,6 +23,9 @@ class Job:
     ``OBJECT_KINDS``); ``locked`` maps kind → ids the API set PENDING_* for this call;
     ``deleting`` maps kind → ids that must be absent from LoxiLB afterwards and reported
     DELETED. ``members`` carries the complete member-id list of a batch update.
+    ``expect`` holds the scalar fields an update changed: the worker waits until the
+    subject read back through the driver-agent shows them, because the API commits its
+    transaction only after the provider call returns.
     """
 
     op: str
@@ -32,6 +35,7 @@ class Job:
     deleting: dict[str, list[str]] = dataclasses.field(default_factory=dict)
     cascade: bool = False
     members: list[str] | None = None
+    expect: dict[str, Any] = dataclasses.field(default_factory=dict)
     created_at: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
