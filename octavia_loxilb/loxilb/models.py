@@ -190,6 +190,7 @@ class ServiceArguments:
             proxyprotocolv2=bool(data.get("proxyprotocolv2", False)),
             egress=bool(data.get("egress", False)),
             private_ip=data.get("privateIP", ""),
+            oper=Oper(int(data.get("oper", 0))),
         )
 
 
