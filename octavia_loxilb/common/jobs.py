@@ -26,6 +26,10 @@ class Job:
     ``expect`` holds the scalar fields an update changed: the worker waits until the
     subject read back through the driver-agent shows them, because the API commits its
     transaction only after the provider call returns.
+
+    Member and health-monitor calls do not name their load balancer (octavia-lib gives
+    the driver only a ``pool_id``): their ``loadbalancer_id`` is ``""`` and the worker
+    resolves it from the pool in ``locked["pools"]``.
     """
 
     op: str
