@@ -139,6 +139,17 @@ class Prober(Protocol):
 
 
 @dataclasses.dataclass
+class PortSpec:
+    """An interface the emulated node reports in ``/config/port/all`` (API-NOTES §6.1)."""
+
+    name: str
+    mac: str
+    addresses: list[str] = dataclasses.field(default_factory=list)
+    """CIDR addresses, the first one is the primary shown in the port's L3 information."""
+    mtu: int = 1500
+
+
+@dataclasses.dataclass
 class EmulatorConfig:
     """How one emulated LoxiLB node behaves; the CLI flags map onto these fields.
 
@@ -166,3 +177,5 @@ class EmulatorConfig:
     """Weighted round-robin expansion slots: 16 from v0.9.8.7, 32 before."""
     datapath: bool = True
     """Bind real sockets for VIPs; off for pure API tests."""
+    ports: list[PortSpec] | None = None
+    """Interfaces the node reports; ``None`` means ``lo`` and one ``eth0``."""
