@@ -86,7 +86,8 @@ LOADBALANCER = KindTable(
     kind="loadbalancers", label="Load balancer",
     fields=(
         FieldRule("admin_state_up", SUP, "false removes every rule of the load balancer "
-                  "from LoxiLB; true programs them", is_bool, accept=(True, False)),
+                  "from LoxiLB; true programs them", is_bool, accept=(True, False),
+                  reject=("yes",)),
         FieldRule("availability_zone", SUP, "metadata loxilb_group places the load balancer "
                   "on that LoxiLB group", _az_check,
                   accept=({}, {"loxilb_group": "edge-1"}), reject=({"compute_zone": "az1"},)),
@@ -123,7 +124,7 @@ LISTENER = KindTable(
     kind="listeners", label="Listener",
     fields=(
         FieldRule("admin_state_up", SUP, "false removes the listener's rule", is_bool,
-                  accept=(True, False)),
+                  accept=(True, False), reject=("yes",)),
         FieldRule("allowed_cidrs", SUP, f"allowedSources (IPv4 prefixes, at most "
                   f"{MAX_ALLOWED_CIDRS})", ipv4_cidrs(MAX_ALLOWED_CIDRS),
                   "LoxiLB filters IPv4 source prefixes only",
@@ -222,7 +223,7 @@ POOL = KindTable(
     kind="pools", label="Pool",
     fields=(
         FieldRule("admin_state_up", SUP, "false leaves the pool's members out of every rule",
-                  is_bool, accept=(True, False)),
+                  is_bool, accept=(True, False), reject=("yes",)),
         FieldRule("alpn_protocols", REJ, "—", must_be_empty, NO_TLS, accept=(None, []),
                   reject=(["http/1.1"],)),
         FieldRule("ca_tls_container_data", REJ, "—", must_be_empty, NO_TLS,
@@ -297,7 +298,7 @@ MEMBER = KindTable(
         FieldRule("address", SUP, "endpointIP", ip_literal,
                   accept=("192.0.2.21", "2001:db8::21"), reject=("backend.example",)),
         FieldRule("admin_state_up", SUP, "false leaves the member out of the endpoints",
-                  is_bool, accept=(True, False)),
+                  is_bool, accept=(True, False), reject=("yes",)),
         FieldRule("backup", REJ, "—", must_be_empty, "LoxiLB has no standby endpoints",
                   accept=(None, False), reject=(True,)),
         FieldRule("member_id", INFO, "identifies the member", accept_any),
@@ -348,7 +349,7 @@ HEALTHMONITOR = KindTable(
     kind="healthmonitors", label="Health monitor",
     fields=(
         FieldRule("admin_state_up", SUP, "false switches the members' probes to none "
-                  "(members count as up)", is_bool, accept=(True, False)),
+                  "(members count as up)", is_bool, accept=(True, False), reject=("yes",)),
         FieldRule("delay", SUP, "probeDuration (s)", int_between(1, 86400, "s"),
                   accept=(1, 86400), reject=(0, 86401)),
         FieldRule("domain_name", REJ, "—", must_be_empty,
