@@ -31,18 +31,16 @@ MAX_MEMBERS = 32
 
 
 def field_problems(table: KindTable, obj: Fields, ctx: Context) -> list[Problem]:
-    """Every refused value of ``obj``, own fields first, then cross-field rules."""
+    """Every refused value of ``obj``: in table order, then unknown fields, then cross rules."""
     found: list[Problem] = []
+    for rule in table.fields:
+        if rule.field in obj:
+            reason = rule.check(obj[rule.field])
+            if reason is not None:
+                found.append(Problem(rule.field, obj[rule.field], reason or rule.reason))
     for field, value in obj.items():
-        rule = table.row(field)
-        if rule is None:
-            if not is_empty(value):
-                found.append(Problem(field, value, "the LoxiLB provider does not know this "
-                                                   "option"))
-            continue
-        reason = rule.check(value)
-        if reason is not None:
-            found.append(Problem(field, value, reason or rule.reason))
+        if table.row(field) is None and not is_empty(value):
+            found.append(Problem(field, value, "the LoxiLB provider does not know this option"))
     for cross in table.cross:
         problem = cross.check(obj, ctx)
         if problem is not None:
@@ -56,14 +54,13 @@ def message(table: KindTable, problem: Problem) -> str:
 
 
 def _refuse(table: KindTable, obj: Fields, problems: Sequence[Problem]) -> None:
+    """Raise naming every refused option, so one round trip shows the user all of them."""
     if not problems:
         return
-    text = message(table, problems[0])
-    others = "; ".join(message(table, p) for p in problems[1:])
+    text = "; ".join(message(table, problem) for problem in problems)
     where = f"{table.label} {object_id(table.kind, obj) or '(new)'}"
-    raise exceptions.UnsupportedOptionError(
-        user_fault_string=text,
-        operator_fault_string=f"{where}: {text}" + (f"; also: {others}" if others else ""))
+    raise exceptions.UnsupportedOptionError(user_fault_string=text,
+                                            operator_fault_string=f"{where}: {text}")
 
 
 def check_fields(kind: str, obj: Fields, ctx: Context | None = None) -> None:
