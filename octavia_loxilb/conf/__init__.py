@@ -11,7 +11,7 @@ from collections.abc import Iterable
 
 from oslo_config import cfg
 
-_MODULES = ("client", "driver", "worker", "database", "placement")
+_MODULES = ("client", "driver", "worker", "database", "placement", "reconcile")
 
 
 def _option_modules() -> Iterable[object]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
+from typing import Any
 
 from octavia_loxilb.loxilb.models import (
     EndpointProbe,
@@ -17,6 +18,17 @@ from octavia_loxilb.loxilb.models import (
     canonical_ip,
 )
 from octavia_loxilb.reconcile import naming
+
+MODE_NAMES = {
+    "dnat": Mode.DNAT,
+    "default": Mode.DNAT,
+    "onearm": Mode.ONEARM,
+    "one-arm": Mode.ONEARM,
+    "fullnat": Mode.FULLNAT,
+    "dsr": Mode.DSR,
+}
+"""Names of the modes we offer (option values and flavor ``lb_mode``). Fullproxy is left
+out: LoxiLB rebuilds such rules, dropping connections, on every change (§2.5)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,6 +41,12 @@ class TranslateSettings:
 
     def __post_init__(self) -> None:
         naming.check_prefix(self.name_prefix)
+
+    @classmethod
+    def from_conf(cls, conf: Any) -> TranslateSettings:
+        """Settings from the ``[loxilb]`` options of ``conf/reconcile.py``."""
+        group = conf.loxilb
+        return cls(name_prefix=group.rule_name_prefix, mode=MODE_NAMES[group.default_lb_mode])
 
 
 @dataclasses.dataclass(frozen=True)

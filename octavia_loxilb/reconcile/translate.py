@@ -24,20 +24,17 @@ from octavia_loxilb.loxilb.models import (
     canonical_ip,
 )
 from octavia_loxilb.reconcile import naming, weights
-from octavia_loxilb.reconcile.desired import DesiredRule, DesiredState, TranslateSettings
+from octavia_loxilb.reconcile.desired import (
+    MODE_NAMES,
+    DesiredRule,
+    DesiredState,
+    TranslateSettings,
+)
 
 RULE_PROTOCOLS = {"TCP": "tcp", "HTTP": "tcp", "HTTPS": "tcp", "UDP": "udp", "SCTP": "sctp"}
 """Listener protocol → LoxiLB rule protocol; L7 protocols are balanced at L4."""
 
-LB_MODES = {
-    "dnat": Mode.DNAT,
-    "default": Mode.DNAT,
-    "onearm": Mode.ONEARM,
-    "one-arm": Mode.ONEARM,
-    "fullnat": Mode.FULLNAT,
-    "dsr": Mode.DSR,
-}
-"""Flavor ``lb_mode`` values. Fullproxy is left out: LoxiLB rebuilds such rules on any change."""
+LB_MODES = MODE_NAMES
 
 PROBE_TYPES = {
     "TCP": "tcp",

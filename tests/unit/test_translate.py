@@ -433,3 +433,18 @@ def test_translate_is_deterministic_and_does_not_mutate_input() -> None:
     before = copy.deepcopy(lb)
     assert translate(lb) == translate(lb)
     assert lb == before
+
+
+def test_settings_from_config_options() -> None:
+    from oslo_config import cfg
+
+    from octavia_loxilb.conf import register_opts
+
+    conf = register_opts(cfg.ConfigOpts())
+    conf([])
+    assert TranslateSettings.from_conf(conf) == TranslateSettings()
+    conf.set_override("rule_name_prefix", "cloud1-", group="loxilb")
+    conf.set_override("default_lb_mode", "dnat", group="loxilb")
+    assert TranslateSettings.from_conf(conf) == TranslateSettings("cloud1-", Mode.DNAT)
+    with pytest.raises(ValueError):
+        conf.set_override("rule_name_prefix", "a:b", group="loxilb")
