@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Any
+from typing import Any, cast
 
 from octavia_loxilb.emulator.conntrack import FlowRecord
 from octavia_loxilb.emulator.rule_runtime import RuleRuntime
@@ -35,8 +35,8 @@ class UdpListener(asyncio.DatagramProtocol):
         self.sessions: dict[Address, UdpSession] = {}
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.DatagramTransport)
-        self.transport = transport
+        # Selector datagram transports do not subclass DatagramTransport; cast only.
+        self.transport = cast(asyncio.DatagramTransport, transport)
 
     def datagram_received(self, data: bytes, addr: Address) -> None:
         session = self.sessions.get(addr)
@@ -110,8 +110,8 @@ class UdpSession(asyncio.DatagramProtocol):
         if self.closed:
             transport.close()
             return
-        assert isinstance(transport, asyncio.DatagramTransport)
-        self.transport = transport
+        # Selector datagram transports do not subclass DatagramTransport; cast only.
+        self.transport = cast(asyncio.DatagramTransport, transport)
         sockname = transport.get_extra_info("sockname")
         self.record.snat_ip = str(sockname[0]) if sockname else ""
         for data in self.pending:

@@ -22,7 +22,7 @@ import ipaddress
 import socket
 import ssl
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from octavia_loxilb.emulator.model import StoredEndpoint, StoredRule
 from octavia_loxilb.emulator.proxy_protocol import SIGNATURE, parse_v2_header
@@ -99,8 +99,8 @@ class _UdpAnswer(asyncio.DatagramProtocol):
         self.transport: asyncio.DatagramTransport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.DatagramTransport)
-        self.transport = transport
+        # Selector datagram transports do not subclass DatagramTransport; cast only.
+        self.transport = cast(asyncio.DatagramTransport, transport)
 
     def datagram_received(self, data: bytes, addr: Any) -> None:
         self.backend.received += 1
@@ -125,8 +125,7 @@ class UdpBackend:
         transport, _ = await loop.create_datagram_endpoint(
             lambda: _UdpAnswer(self), local_addr=(self.host, self.port)
         )
-        assert isinstance(transport, asyncio.DatagramTransport)
-        self._transport = transport
+        self._transport = cast(asyncio.DatagramTransport, transport)
         self.port = transport.get_extra_info("sockname")[1]
         return self
 
@@ -320,8 +319,7 @@ class UdpClient:
         transport, protocol = await loop.create_datagram_endpoint(
             _UdpClient, remote_addr=(host, port), local_addr=(source, 0) if source else None
         )
-        assert isinstance(transport, asyncio.DatagramTransport)
-        return cls(transport, protocol)
+        return cls(cast(asyncio.DatagramTransport, transport), protocol)
 
     async def ask(self, payload: bytes, timeout: float = 2.0) -> bytes:
         """Send one datagram and return the first answer (``TimeoutError`` if none)."""
