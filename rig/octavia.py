@@ -131,6 +131,7 @@ class OctaviaRig:
 
         self._api: subprocess.Popen[bytes] | None = None
         self._agent: subprocess.Popen[bytes] | None = None
+        self._extra: dict[str, subprocess.Popen[bytes]] = {}
         self._database_created = False
         self._vhost_created = False
         self._own_socket_dir = self.socket_dir != self.workdir / "run"
@@ -151,8 +152,10 @@ class OctaviaRig:
 
     @property
     def log_paths(self) -> dict[str, Path]:
-        return {"api": self.api_log, "driver-agent": self.agent_log,
-                "db-manage": self.db_manage_log}
+        paths = {"api": self.api_log, "driver-agent": self.agent_log,
+                 "db-manage": self.db_manage_log}
+        paths.update({name: self._extra_log(name) for name in self._extra})
+        return paths
 
     def config_sections(self) -> dict[str, dict[str, Any]]:
         """The full ``octavia.conf`` content as sections, before rendering."""
@@ -220,8 +223,26 @@ class OctaviaRig:
         self.startup_seconds = time.monotonic() - began
         return self
 
+    def start_process(self, name: str, argv: list[str],
+                      env: Mapping[str, str] | None = None) -> subprocess.Popen[bytes]:
+        """Run another process (a worker, an emulator) for the rig's lifetime.
+
+        Its output goes to ``workdir/<name>.log`` (shown by ``logs_tail``); ``stop()`` or
+        ``stop_process(name)`` ends its process group.
+        """
+        if name in self._extra:
+            raise ValueError(f"process {name!r} already started")
+        self._extra[name] = self._spawn(argv, self._extra_log(name), append=True, env=env)
+        return self._extra[name]
+
+    def stop_process(self, name: str) -> None:
+        """End a process started with ``start_process`` (its log stays)."""
+        _terminate_group(self._extra.pop(name))
+
     def stop(self) -> None:
-        """Terminate both process groups, drop the database and the vhost. Idempotent."""
+        """Terminate every process group, drop the database and the vhost. Idempotent."""
+        for name in list(self._extra):
+            self.stop_process(name)
         for proc in (self._api, self._agent):
             if proc is not None:
                 _terminate_group(proc)
@@ -300,9 +321,12 @@ class OctaviaRig:
                "--access-logfile", "-", app]
         self._api = self._spawn(cmd, self.api_log, append=True)
 
-    def _spawn(self, cmd: list[str], log_path: Path,
-               append: bool = False) -> subprocess.Popen[bytes]:
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
+    def _extra_log(self, name: str) -> Path:
+        return self.workdir / f"{name}.log"
+
+    def _spawn(self, cmd: list[str], log_path: Path, append: bool = False,
+               env: Mapping[str, str] | None = None) -> subprocess.Popen[bytes]:
+        env = dict(os.environ if env is None else env, PYTHONUNBUFFERED="1")
         with open(log_path, "ab" if append else "wb") as log:
             return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
                                     stdin=subprocess.DEVNULL, cwd=self.workdir, env=env,
