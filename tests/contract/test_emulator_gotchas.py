@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.conftest import EmulatorFactory
 from tests.contract.conftest import (
     CONFLICT,
     Raw,
@@ -11,7 +12,6 @@ from tests.contract.conftest import (
     assert_loxi_error,
     rule_body,
 )
-from tests.conftest import EmulatorFactory
 
 
 def test_01_success_is_200_result_success(raw: Raw) -> None:
@@ -53,9 +53,7 @@ def test_04_framework_errors_have_their_own_shape(raw: Raw) -> None:
     body = rule_body()
     del body["endpoints"]
     assert_framework_error(raw.post("/config/loadbalancer", body), 422, 602)
-    assert_framework_error(
-        raw.post("/config/loadbalancer", rule_body(protocol="TCP")), 422, 606
-    )
+    assert_framework_error(raw.post("/config/loadbalancer", rule_body(protocol="TCP")), 422, 606)
     bad_json = raw.session.post(
         raw.node.url + "/config/loadbalancer",
         data=b"{nope",
@@ -189,9 +187,7 @@ def test_11_rule_order_is_random(raw: Raw) -> None:
     """§0.11: rule order changes between calls (Go map iteration)."""
     for port in range(1, 11):
         raw.post("/config/loadbalancer", rule_body(port=port))
-    orders = {
-        tuple(r["serviceArguments"]["port"] for r in raw.rules()) for _ in range(20)
-    }
+    orders = {tuple(r["serviceArguments"]["port"] for r in raw.rules()) for _ in range(20)}
     assert len(orders) > 1
 
 
