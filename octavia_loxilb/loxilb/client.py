@@ -273,11 +273,10 @@ class LoxiLBClient:
         return found
 
     def add_ipv4_address(self, address: models.IPv4Address) -> None:
-        wanted = ipaddress.ip_interface(address.address)
-
+        # LoxiLB, not the client, judges the address: parse it only to read back.
         def applied() -> bool:
             held = self.list_ipv4_addresses().get(address.dev, [])
-            return any(_same_interface(text, wanted) for text in held)
+            return any(_same_interface(text, address.address) for text in held)
 
         self._post_checked("/config/ipv4address", address.to_wire(), applied)
 
@@ -292,10 +291,8 @@ class LoxiLBClient:
         return [entry.get("destinationIPNet", "") for entry in body.get("routeAttr") or ()]
 
     def add_route(self, route: models.Route) -> None:
-        wanted = ipaddress.ip_network(route.destination, strict=False)
-
         def applied() -> bool:
-            return any(_same_network(text, wanted) for text in self.list_routes())
+            return any(_same_network(text, route.destination) for text in self.list_routes())
 
         self._post_checked("/config/route", route.to_wire(), applied)
 
@@ -307,15 +304,16 @@ class LoxiLBClient:
             LOG.debug("route %s already gone on %s", destination, self.node)
 
 
-def _same_interface(text: str, wanted: ipaddress.IPv4Interface | ipaddress.IPv6Interface) -> bool:
+def _same_interface(held: str, wanted: str) -> bool:
     try:
-        return ipaddress.ip_interface(text.split()[0]) == wanted
+        return ipaddress.ip_interface(held.split()[0]) == ipaddress.ip_interface(wanted)
     except (ValueError, IndexError):
         return False
 
 
-def _same_network(text: str, wanted: ipaddress.IPv4Network | ipaddress.IPv6Network) -> bool:
+def _same_network(held: str, wanted: str) -> bool:
     try:
-        return ipaddress.ip_network(text, strict=False) == wanted
+        return ipaddress.ip_network(held, strict=False) == ipaddress.ip_network(
+            wanted, strict=False)
     except ValueError:
         return False

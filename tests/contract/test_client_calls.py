@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -22,11 +23,11 @@ def client(emulator: Emulator) -> Iterator[LoxiLBClient]:
 
 
 def make_rule(
-    *members: tuple[str, int, int], port: int = 80, **service: object
+    *members: tuple[str, int, int], port: int = 80, **service: Any
 ) -> models.LoadBalancerRule:
     eps = members or (("10.0.1.10", 8080, 1),)
     return models.LoadBalancerRule(
-        models.ServiceArguments(VIP, port, "tcp", **service),  # type: ignore[arg-type]
+        models.ServiceArguments(VIP, port, "tcp", **service),
         tuple(models.Endpoint(ip, target, weight) for ip, target, weight in eps),
     )
 
