@@ -21,11 +21,15 @@ import datetime
 import ipaddress
 import socket
 import ssl
+import threading
+from collections.abc import Coroutine
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from octavia_loxilb.emulator.model import StoredEndpoint, StoredRule
 from octavia_loxilb.emulator.proxy_protocol import SIGNATURE, parse_v2_header
+
+T = TypeVar("T")
 
 
 class TcpBackend:
@@ -385,3 +389,24 @@ def stored_rule(
     }
     fields.update(overrides)
     return StoredRule(**fields)
+
+
+class LoopThread:
+    """An asyncio loop in a background thread, for running backends from synchronous tests.
+
+    ``run(coro)`` executes a coroutine there and returns its result, e.g.
+    ``backend = loop.run(TcpBackend("b0").start())`` and later ``loop.run(backend.stop())``.
+    """
+
+    def __init__(self) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._thread.start()
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float = 10.0) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
+
+    def close(self) -> None:
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+        self._loop.close()
