@@ -153,3 +153,19 @@ def test_random_trees_converge_on_the_emulator(
         result = converge(api, target)
         assert result.verified, (result.nodes[0].error, result.nodes[0].report)
         assert converge(api, target).writes == 0
+
+
+def test_monitor_and_full_replacement_on_the_emulator(
+    emulator: Emulator, node: LoxiLBClient
+) -> None:
+    assert converge(node, lb()).verified
+    clear_calls(emulator)
+    result = converge(node, lb(healthmonitor=hm(type="PING")))
+    assert result.verified
+    assert writes(emulator) == [("POST", "/netlox/v1/config/endpoint")] * 2
+    clear_calls(emulator)
+    result = converge(node, lb([member(3), member(4)]))
+    assert result.verified, result.nodes[0].report
+    assert [m for m, _ in writes(emulator)] == ["POST", "POST"]
+    assert result.rule_deletes == 0
+    assert {p.probe_type for p in node.list_endpoint_probes()} == {"none"}
