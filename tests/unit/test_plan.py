@@ -309,3 +309,43 @@ def test_dry_run_plans_without_writing() -> None:
     result = Reconciler([node]).converge(translate(lb([member(1)])), dry_run=True)
     assert result.planned_writes == 1 and result.writes == 0 and not node.calls
     assert not result.verified and not result.listeners["l1"].verified
+
+
+class FailingPosts(MemoryLoxiLB):
+    """Refuses every rule POST; counts how many it was sent."""
+
+    def apply_rule(self, rule: LoadBalancerRule) -> bool:
+        self.calls.append(("POST", rule))
+        raise RuntimeError("HTTP 500: emulated")
+
+
+class Unreachable(MemoryLoxiLB):
+    def list_rules(self) -> list[LoadBalancerRule]:
+        raise ConnectionError("connection refused")
+
+
+def two_listeners() -> dict[str, Any]:
+    p, q = pool("p1"), pool("p2", members=[member(5)])
+    return tree([listener("l1", p), listener("l2", q, protocol_port=81)], [p, q])
+
+
+def test_a_failing_step_stops_that_node_and_blames_its_listener() -> None:
+    node = FailingPosts()
+    result = Reconciler([node]).converge(translate(two_listeners()))
+    (node_result,) = result.nodes
+    assert node_result.applied == 0 and len(node.calls) == 1
+    assert isinstance(node_result.failed_step, CreateRule)
+    assert node_result.failed_step.listener_id == "l1"
+    assert "HTTP 500" in (result.listeners["l1"].error or "")
+    assert "missing" in (result.listeners["l2"].error or "")
+    assert not result.verified
+
+
+def test_an_unreachable_node_leaves_every_listener_unverified() -> None:
+    good = MemoryLoxiLB("good")
+    result = Reconciler([good, Unreachable("bad")]).converge(translate(two_listeners()))
+    assert {n.node: n.verified for n in result.nodes} == {"good": True, "bad": False}
+    for listener_id in ("l1", "l2"):
+        assert not result.listeners[listener_id].verified
+        assert "connection refused" in (result.listeners[listener_id].error or "")
+    assert len(good.list_rules()) == 2
