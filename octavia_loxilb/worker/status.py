@@ -69,11 +69,14 @@ class Outcome:
     """How the job ended.
 
     ``succeeded`` is True only when the converge applied the desired state and verified it by
-    read-back. ``observed`` holds operating statuses already known from probes (object id →
-    ONLINE/ERROR/...), used instead of the at-rest defaults.
+    read-back. ``failed`` names objects that could not be realized although the job as a
+    whole succeeded (a listener LoxiLB rejected, a member it cannot use): those of them this
+    job created or changed go to ERROR alone. ``observed`` holds operating statuses already
+    known from probes (object id → ONLINE/ERROR/...), used instead of the at-rest defaults.
     """
 
     succeeded: bool
+    failed: Mapping[str, str] = dataclasses.field(default_factory=dict)
     observed: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
 
@@ -349,6 +352,8 @@ def _generic(job: Job, index: TreeIndex, outcome: Outcome, final: dict[str, str]
     if outcome.succeeded:
         _mark(final, index, changed, DELETED if is_delete else ACTIVE)
         _mark(final, index, _deleting_ids(job), DELETED)
+        if not is_delete:
+            _mark(final, index, [i for i in changed if i in outcome.failed], ERROR)
     else:
         _mark(final, index, changed, ERROR)
 
@@ -381,7 +386,32 @@ def _batch_update(job: Job, index: TreeIndex, outcome: Outcome, final: dict[str,
     _mark(final, index, [index.lb_id, pool_id, *index.pool_listeners(pool_id)], ACTIVE)
     if outcome.succeeded:
         _mark(final, index, listed, ACTIVE)
+        _mark(final, index, [m for m in touched if m in outcome.failed], ERROR)
         _mark(final, index, removed, DELETED)
     else:
         _mark(final, index, touched, ERROR)
         _mark(final, index, removed, ERROR)
+
+
+def build_blind_status(job: Job) -> list[StatusDocument]:
+    """Single-record documents that release what ``job`` locked when no tree can be read.
+
+    Used only when the driver-agent cannot answer reads: ids then come from the job alone
+    and may be stale, so each goes in its own push (a rejected one stops nothing else),
+    children first and the load balancer last. The subject goes to ERROR, the rest ACTIVE.
+    """
+    kind_of: dict[str, str] = {}
+    for kind in REPORT_ORDER:
+        for obj_id in job.locked.get(kind, []):
+            kind_of.setdefault(obj_id, kind)
+    kind_of.setdefault(job.subject[1], job.subject[0])
+    if job.loadbalancer_id:
+        kind_of.setdefault(job.loadbalancer_id, LOADBALANCERS)
+    documents: list[StatusDocument] = []
+    for kind in REPORT_ORDER:
+        for obj_id, obj_kind in kind_of.items():
+            if obj_kind != kind:
+                continue
+            prov = ERROR if obj_id == job.subject[1] else ACTIVE
+            documents.append({kind: [{"id": obj_id, "provisioning_status": prov}]})
+    return documents
