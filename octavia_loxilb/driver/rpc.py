@@ -47,6 +47,13 @@ def get_client() -> oslo_messaging.RPCClient:
         return _client
 
 
+def get_transport() -> oslo_messaging.Transport:
+    """The transport the shared client casts on (an in-process server can share it)."""
+    get_client()
+    assert _transport is not None
+    return _transport
+
+
 def cast_job(job: Job) -> None:
     """Queue ``job`` for a worker; any failure becomes a ``DriverError``.
 
