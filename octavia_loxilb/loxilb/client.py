@@ -156,16 +156,22 @@ class LoxiLBClient:
         delete and recreate. Any other 409 (``cant modify ...``) is raised.
         """
         body = rule.to_wire()
+        read_back: list[bool] = []
 
         def send() -> bool:
             self._transport.request("POST", "/config/loadbalancer", body)
             return True
 
+        def applied() -> bool:
+            read_back.append(True)
+            return rule_applied(rule, self.list_rules())
+
         try:
-            return self._retry.write(
-                send, applied=lambda: rule_applied(rule, self.list_rules()), applied_result=True)
+            return self._retry.write(send, applied=applied, applied_result=True)
         except errors.RuleExists:
-            return False
+            # After a read-back said "not yet", "exists" means the unanswered POST landed
+            # late: it was this call that changed the rule.
+            return bool(read_back)
 
     def delete_rule(self, key: models.RuleKey, *, bgp: bool = False) -> bool:
         """DELETE by tuple; False when no rule had the key (404 no-rule).
