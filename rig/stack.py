@@ -33,19 +33,21 @@ class LocalStack:
 
     ``emulator_args`` are extra ``loxilb-emulator`` flags (the default makes probes and the
     rule-health sync fast enough for tests). ``loxilb`` adds or overrides ``[loxilb]``
-    options.
+    options; ``providers`` are the API's enabled provider drivers (loxilb must be one).
     """
 
     def __init__(self, workdir: str | os.PathLike[str], workers: int = 1,
                  emulator_args: tuple[str, ...] = ("--probe-tick", "0.5",
                                                    "--rule-sync-interval", "0.5"),
-                 loxilb: Mapping[str, Any] | None = None, debug: bool = False) -> None:
+                 loxilb: Mapping[str, Any] | None = None, debug: bool = False,
+                 providers: Mapping[str, str] | None = None) -> None:
         self.workdir = Path(workdir).resolve()
         self.worker_count = workers
         self.emulator_args = emulator_args
         self.emulator_port = free_port()
         self.emulator_url = f"http://127.0.0.1:{self.emulator_port}"
         self.debug = debug
+        self.providers = dict(providers or {"loxilb": "LoxiLB driver"})
         self.rig: OctaviaRig | None = None
         self.topic = f"octavia_loxilb_{os.getpid()}_{self.emulator_port}"
         self.database_name = f"loxilb_{os.getpid()}_{self.emulator_port}"
@@ -88,6 +90,8 @@ class LocalStack:
             self._database_created = True
             self.rig = OctaviaRig(
                 self.workdir,
+                provider_drivers=self.providers,
+                default_provider="loxilb",
                 loxilb=self.loxilb_section(),
                 extra_config={"loxilb_database": {"connection": db_url}},
                 debug=self.debug,
