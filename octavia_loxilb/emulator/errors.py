@@ -115,6 +115,14 @@ def classify(raw: str) -> tuple[int, str]:
     return 500, raw
 
 
+def message_for_status(status: int, raw: str) -> str:
+    """The ``message`` LoxiLB pairs with a status; unmapped statuses carry the raw error."""
+    for known, message, _ in NEEDLE_TABLE:
+        if known == status:
+            return message
+    return raw
+
+
 def error_reply(raw: str, legacy: bool) -> tuple[int, dict[str, Any]]:
     """Status and body for a handler error, in the v0.9.8.5+ or the legacy style (§0.2)."""
     if legacy:

@@ -16,7 +16,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
-from octavia_loxilb.emulator.errors import SUCCESS, classify, go_json
+from octavia_loxilb.emulator.errors import SUCCESS, go_json, message_for_status
 from octavia_loxilb.emulator.model import Prober
 from octavia_loxilb.emulator.state import NodeState
 
@@ -71,8 +71,9 @@ class Hooks:
                 request.transport.close()
             return web.Response(status=200)
         status = fault.status or 500
-        _, message = classify("emulated fault")
-        body = {"code": status, "fields": None, "message": message, "result": "emulated fault"}
+        raw = "emulated fault"
+        message = message_for_status(status, raw)
+        body = {"code": status, "fields": None, "message": message, "result": raw}
         return web.Response(status=status, body=go_json(body), content_type="application/json")
 
     def middleware(self) -> Middleware:
