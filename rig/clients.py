@@ -92,20 +92,21 @@ class Cli:
                               text=True, timeout=self.timeout, stdin=subprocess.DEVNULL)
 
     def __call__(self, *args: str) -> Any:
-        """Run ``openstack *args -f json`` and return the parsed JSON.
+        """Run ``openstack *args`` and return its output parsed from JSON.
 
-        Verbs that print nothing and take no ``-f`` (delete, set, unset, failover) run as
-        given and return their text output or None. Raises ``CliError`` on a non-zero exit.
+        Listing and showing commands get ``-f json``; ``loadbalancer status show`` prints
+        JSON by itself; verbs that print nothing (delete, set, unset, failover...) return
+        their text output or None. Raises ``CliError`` on a non-zero exit.
         """
         argv = list(args)
-        wants_json = _prints_table(argv) and "-f" not in argv
-        if wants_json:
+        kind = _output_kind(argv)
+        if kind == "table" and "-f" not in argv:
             argv += ["-f", "json"]
         result = self.run(*argv)
         if result.returncode != 0:
             raise CliError(argv, result)
         out = result.stdout.strip()
-        return json.loads(out) if out and wants_json else (out or None)
+        return json.loads(out) if out and kind != "text" else (out or None)
 
     def close(self) -> None:
         self.stub.stop()
@@ -117,9 +118,17 @@ class Cli:
         self.close()
 
 
-_SILENT_VERBS = {"delete", "set", "unset", "failover"}
+_TEXT_VERBS = {"delete", "set", "unset", "failover", "configure", "reset"}
 
 
-def _prints_table(argv: list[str]) -> bool:
-    """Whether the command has formatter options (``delete``/``set``... print nothing)."""
-    return not any(a in _SILENT_VERBS for a in argv[:3])
+def _output_kind(argv: list[str]) -> str:
+    """``table`` (takes ``-f json``), ``json`` (prints JSON itself) or ``text``.
+
+    Only the leading words of the command are looked at, so option values never match.
+    """
+    words = [a for a in argv[:4] if not a.startswith("-")]
+    if words[:3] == ["loadbalancer", "status", "show"]:
+        return "json"
+    if any(w in _TEXT_VERBS for w in words[:3]):
+        return "text"
+    return "table"

@@ -109,6 +109,24 @@ def test_cli_create_resolves_through_the_stub_and_uses_the_project(rig_cli: Any)
     assert lb["id"] in listed
 
 
+def test_cli_status_show_set_and_delete(rig_cli: Any, rig_sdk: Any,
+                                        rig_driver_lib: Any) -> None:
+    lb = _create_lb(rig_sdk, "127.20.0.22")
+    rig_driver_lib.update_loadbalancer_status(
+        _status_doc(rig_driver_lib.get_loadbalancer(lb["id"])))
+
+    tree = rig_cli("loadbalancer", "status", "show", lb["id"])
+    assert tree["loadbalancer"]["provisioning_status"] == "ACTIVE"
+    assert rig_cli("loadbalancer", "set", "--description", "d1", lb["id"]) is None
+    shown = rig_cli("loadbalancer", "show", lb["id"])
+    assert (shown["description"], shown["provisioning_status"]) == ("d1", "PENDING_UPDATE")
+    rig_driver_lib.update_loadbalancer_status(
+        {"loadbalancers": [{"id": lb["id"], "provisioning_status": "ACTIVE"}]})
+    assert rig_cli("loadbalancer", "delete", lb["id"]) is None
+    shown = rig_cli("loadbalancer", "show", lb["id"])
+    assert shown["provisioning_status"] == "PENDING_DELETE"  # noop never confirms
+
+
 def test_cli_reports_api_errors(rig_cli: Any) -> None:
     with pytest.raises(CliError) as err:
         rig_cli("loadbalancer", "create", "--vip-address", "127.20.0.12",
