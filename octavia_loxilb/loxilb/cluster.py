@@ -12,7 +12,7 @@ import dataclasses
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from concurrent import futures
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 from octavia_loxilb.loxilb import errors, models
 from octavia_loxilb.loxilb.client import LoxiLBClient
@@ -66,9 +66,9 @@ class ClusterResult(Generic[T]):
         return tuple(r for r in self.results if not r.ok)
 
     @property
-    def values(self) -> dict[str, T | None]:
+    def values(self) -> dict[str, T]:
         """Node → value, for the nodes that succeeded."""
-        return {r.node: r.value for r in self.results if r.ok}
+        return {r.node: cast(T, r.value) for r in self.results if r.ok}
 
     def raise_for_failures(self) -> None:
         """Raise ``ClusterError`` when any node failed."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import requests
 
@@ -15,7 +17,7 @@ RULE = models.LoadBalancerRule(models.ServiceArguments("10.0.0.100", 80, "tcp"),
                                (models.Endpoint("10.0.1.10", 8080),))
 
 
-def _client(node: Emulator, **auth: str) -> LoxiLBClient:
+def _client(node: Emulator, **auth: Any) -> LoxiLBClient:
     return LoxiLBClient(NodeConfig(node.base_url, retries=1, retry_backoff=0.01, **auth))
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from typing import cast
 
 import pytest
 from oslo_config import cfg
@@ -13,6 +14,7 @@ from octavia_loxilb.emulator.server import Emulator
 from octavia_loxilb.loxilb import errors, models
 from octavia_loxilb.loxilb.client import LoxiLBClient, NodeConfig
 from octavia_loxilb.loxilb.cluster import ClusterError, LoxiLBCluster
+from octavia_loxilb.loxilb.interface import LoxiLBNodeAPI
 from tests.conftest import EmulatorFactory
 from tests.contract.conftest import Raw
 
@@ -100,7 +102,8 @@ def test_writes_run_concurrently(cluster: LoxiLBCluster, nodes: list[Emulator]) 
             arrived.wait()
             return self.inner.apply_rule(rule)
 
-    gated = LoxiLBCluster([Gate(n) for n in cluster.nodes])  # type: ignore[arg-type]
+    gated = LoxiLBCluster([cast(LoxiLBNodeAPI, Gate(cast(LoxiLBClient, n)))
+                           for n in cluster.nodes])
     result = gated.apply_rule(RULE)
     assert result.all_ok, result.failures
 

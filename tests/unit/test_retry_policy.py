@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from typing import Any
 
 import pytest
 
@@ -17,7 +18,7 @@ class Script:
         self.outcomes = list(outcomes)
         self.calls = 0
 
-    def __call__(self) -> object:
+    def __call__(self) -> Any:
         outcome = self.outcomes[self.calls]
         self.calls += 1
         if isinstance(outcome, BaseException):
