@@ -31,6 +31,8 @@ FORWARDED_PROTOCOLS = ("tcp", "udp")
 MAX_RANGE_PORTS = 1024
 """A port-range rule binds at most this many ports, to stay within file-descriptor limits."""
 LISTEN_BACKLOG = 256
+DRAIN_TIMEOUT = 1.0
+"""Seconds ``close()`` waits for cut flows to release their sockets."""
 
 
 def _listening_socket(ip: str, port: int, protocol: str) -> socket.socket:
@@ -169,7 +171,15 @@ class LoopbackDatapath:
             served.unbind()
             served.runtime.cut_all()
         self._rules.clear()
-        await asyncio.sleep(0)
+        await self._drain_flows()
+
+    async def _drain_flows(self) -> None:
+        """Give cut flows a moment to finish so their sockets are closed, not leaked."""
+        deadline = asyncio.get_running_loop().time() + DRAIN_TIMEOUT
+        while len(self._table) and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.01)
+        for _ in range(3):
+            await asyncio.sleep(0)
 
     # -- helpers ------------------------------------------------------------------------
 

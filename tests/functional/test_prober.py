@@ -200,8 +200,11 @@ def test_sweep_without_force_probes_only_due_hosts() -> None:
 def test_probes_of_one_sweep_run_concurrently() -> None:
     async def scenario() -> None:
         # Servers that accept and never answer: each HTTP probe waits its full 2 s timeout.
-        async def silent(_r: asyncio.StreamReader, _w: asyncio.StreamWriter) -> None:
-            await asyncio.sleep(30)
+        async def silent(_r: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            try:
+                await asyncio.sleep(30)
+            finally:
+                writer.close()
 
         servers = [await asyncio.start_server(silent, "127.0.0.1", 0) for _ in range(4)]
         hosts = [_host(s.sockets[0].getsockname()[1], "http") for s in servers]
@@ -211,6 +214,7 @@ def test_probes_of_one_sweep_run_concurrently() -> None:
         assert not any(h.ok for h in hosts)
         for s in servers:
             s.close()
+        await asyncio.sleep(0)
 
     _run(scenario)
 
@@ -225,9 +229,10 @@ def test_periodic_sweeps_bring_a_failed_host_back() -> None:
         prober.start()
         await _until(lambda: host.ever_probed)
         assert not host.ok
-        await TcpBackend("b0", port=port).start()
+        revived = await TcpBackend("b0", port=port).start()
         await _until(lambda: host.ok)
         await prober.close()
+        await revived.stop()
 
     _run(scenario)
 
