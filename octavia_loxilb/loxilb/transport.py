@@ -144,9 +144,13 @@ class Transport:
 
     def login(self) -> str:
         """POST /auth/login and keep the token (§9); a reply without a token is a refusal."""
-        body = self._send("POST", "/auth/login",
-                          {"username": self.config.username, "password": self.config.password},
-                          None, authenticate=False)
+        credentials = {"username": self.config.username, "password": self.config.password}
+        try:
+            body = self._send("POST", "/auth/login", credentials, None, authenticate=False)
+        except errors.NotFound as exc:  # LoxiLB answers an unknown user with 404
+            raise errors.AuthenticationError(
+                "login refused: unknown user", status=exc.status, result=exc.result,
+                node=self.node, method="POST", path="/auth/login") from exc
         token = body.get("token") if isinstance(body, dict) else None
         if not token:
             raise errors.AuthenticationError(

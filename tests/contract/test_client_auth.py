@@ -89,6 +89,14 @@ def test_wrong_password_is_an_authentication_error(emulator_factory: EmulatorFac
             client.list_rules()
 
 
+def test_unknown_user_is_an_authentication_error(emulator_factory: EmulatorFactory) -> None:
+    node = emulator_factory(datapath=False, users={"driver": "pw"})
+    with _client(node, username="nobody", password="pw") as client:
+        with pytest.raises(errors.AuthenticationError, match="unknown user") as raised:
+            client.login()
+        assert raised.value.status == 404
+
+
 def test_login_without_a_user_service_is_a_server_error(emulator: Emulator) -> None:
     with _client(emulator, username="driver", password="pw") as client:
         with pytest.raises(errors.ServerError) as raised:
