@@ -16,12 +16,21 @@ from typing import Any
 
 import requests
 from requests import adapters
+from urllib3 import exceptions as urllib3_errors
 
 from octavia_loxilb.loxilb import errors
 
 LOG = logging.getLogger(__name__)
 
 BASE_PATH = "/netlox/v1"
+
+# Failures while connecting: the request never left this host.
+_CONNECT_FAILURES = (
+    urllib3_errors.NewConnectionError,
+    urllib3_errors.ConnectTimeoutError,
+    urllib3_errors.NameResolutionError,
+    ConnectionRefusedError,
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,13 +94,7 @@ def _never_sent(exc: requests.exceptions.ConnectionError) -> bool:
     """True when the failure happened while connecting, so LoxiLB never saw the request."""
     if isinstance(exc, requests.exceptions.ConnectTimeout):
         return True
-    from urllib3 import exceptions as u3
-
-    for cause in _root_causes(exc):
-        if isinstance(cause, (u3.NewConnectionError, u3.ConnectTimeoutError,
-                              ConnectionRefusedError, u3.NameResolutionError)):
-            return True
-    return False
+    return any(isinstance(cause, _CONNECT_FAILURES) for cause in _root_causes(exc))
 
 
 class Transport:
