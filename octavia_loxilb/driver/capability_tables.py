@@ -1,6 +1,9 @@
 """What LoxiLB can express, field by field, for every octavia-lib data model.
 
-One table per object kind (field → rule) plus the rules that span several fields. Every
+One table per object kind (field → rule) plus the rules that span several fields. Rows
+that users set themselves come before the ones Octavia derives from them (a pool's
+``tls_enabled`` before the TLS defaults the API adds), because the gate reports in table
+order and the first complaint should name what the user asked for. Every
 field of every ``octavia_lib.api.drivers.data_models`` class has a row (a unit test
 enforces it), so a new Octavia option is refused until someone decides what it means
 here. ``doc/capabilities.md`` is rendered from these tables.
@@ -123,6 +126,9 @@ LOADBALANCER = KindTable(
 LISTENER = KindTable(
     kind="listeners", label="Listener",
     fields=(
+        FieldRule("protocol", SUP, "rule protocol tcp (TCP; HTTP and HTTPS as L4 "
+                  "pass-through), udp (UDP), sctp (SCTP)", one_of(*LISTENER_PROTOCOLS),
+                  accept=LISTENER_PROTOCOLS, reject=("TERMINATED_HTTPS", "PROMETHEUS")),
         FieldRule("admin_state_up", SUP, "false removes the listener's rule", is_bool,
                   accept=(True, False), reject=("yes",)),
         FieldRule("allowed_cidrs", SUP, f"allowedSources (IPv4 prefixes, at most "
@@ -171,9 +177,6 @@ LISTENER = KindTable(
                   accept_any),
         FieldRule("name", INFO, "not sent to LoxiLB", accept_any),
         FieldRule("project_id", INFO, "not sent to LoxiLB", accept_any),
-        FieldRule("protocol", SUP, "rule protocol tcp (TCP; HTTP and HTTPS as L4 "
-                  "pass-through), udp (UDP), sctp (SCTP)", one_of(*LISTENER_PROTOCOLS),
-                  accept=LISTENER_PROTOCOLS, reject=("TERMINATED_HTTPS", "PROMETHEUS")),
         FieldRule("protocol_port", SUP, "rule port", int_between(1, 65535),
                   accept=(80, 65535), reject=(0,)),
         FieldRule("sni_container_data", REJ, "—", must_be_empty, NO_TLS, accept=(None, []),
@@ -222,6 +225,12 @@ def _pool_fits_listener(obj: Fields, ctx: Context) -> Problem | None:
 POOL = KindTable(
     kind="pools", label="Pool",
     fields=(
+        FieldRule("protocol", SUP, "TCP/HTTP/HTTPS → tcp, UDP → udp, SCTP → sctp, PROXYV2 → "
+                  "tcp with proxyprotocolv2", one_of(*POOL_PROTOCOLS),
+                  "LoxiLB has no PROXY protocol v1", accept=POOL_PROTOCOLS,
+                  reject=("PROXY",)),
+        FieldRule("tls_enabled", REJ, "—", must_be_empty, NO_TLS, accept=(None, False),
+                  reject=(True,)),
         FieldRule("admin_state_up", SUP, "false leaves the pool's members out of every rule",
                   is_bool, accept=(True, False), reject=("yes",)),
         FieldRule("alpn_protocols", REJ, "—", must_be_empty, NO_TLS, accept=(None, []),
@@ -246,10 +255,6 @@ POOL = KindTable(
         FieldRule("name", INFO, "not sent to LoxiLB", accept_any),
         FieldRule("pool_id", INFO, "identifies the pool", accept_any),
         FieldRule("project_id", INFO, "not sent to LoxiLB", accept_any),
-        FieldRule("protocol", SUP, "TCP/HTTP/HTTPS → tcp, UDP → udp, SCTP → sctp, PROXYV2 → "
-                  "tcp with proxyprotocolv2", one_of(*POOL_PROTOCOLS),
-                  "LoxiLB has no PROXY protocol v1", accept=POOL_PROTOCOLS,
-                  reject=("PROXY",)),
         FieldRule("session_persistence", SUP, "SOURCE_IP → sel 3 (persist; its timeout is "
                   "fixed by LoxiLB)", source_ip_persistence,
                   accept=(None, {"type": "SOURCE_IP"},
@@ -264,8 +269,6 @@ POOL = KindTable(
                   reject=({"certificate": "x"},)),
         FieldRule("tls_container_ref", REJ, "—", must_be_empty, NO_TLS,
                   reject=("http://barbican/containers/client",)),
-        FieldRule("tls_enabled", REJ, "—", must_be_empty, NO_TLS, accept=(None, False),
-                  reject=(True,)),
         FieldRule("tls_versions", REJ, "—", must_be_empty, NO_TLS, accept=(None, []),
                   reject=(["TLSv1.3"],)),
     ),

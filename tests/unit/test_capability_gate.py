@@ -208,10 +208,12 @@ def test_l7_kinds_are_refused_whatever_they_hold(kind: str, text: str) -> None:
     assert _refused(capability.check_fields, kind, {}) == text
 
 
-def test_message_lists_every_problem_in_table_order() -> None:
-    listener = _listener(connection_limit=10, protocol="TERMINATED_HTTPS")
+def test_message_lists_every_problem_leading_with_what_the_user_chose() -> None:
+    listener = _listener(connection_limit=10, protocol="TERMINATED_HTTPS",
+                         tls_versions=["TLSv1.2"], alpn_protocols=["h2"])
     with pytest.raises(exceptions.UnsupportedOptionError) as error:
         capability.check_create("listeners", listener)
     text = error.value.user_fault_string
-    assert text.index("connection_limit 10") < text.index("protocol TERMINATED_HTTPS")
+    assert text.startswith("Listener protocol TERMINATED_HTTPS is not supported")
+    assert "connection_limit 10" in text and "tls_versions" in text and "alpn" in text
     assert error.value.operator_fault_string == f"Listener li-1: {text}"
