@@ -187,6 +187,11 @@ class JobRunner:
             LOG.exception("Job %s on %s failed", job.op, job.loadbalancer_id)
             outcome = Outcome(succeeded=False)
             reason = f"{type(exc).__name__}: {exc}"
+        if job.op == "loadbalancer_delete" and outcome.succeeded:
+            try:
+                self.placer.forget(job.loadbalancer_id)
+            except Exception:  # a stale placement is harmless: the next create re-places
+                LOG.exception("Forgetting the placement of %s failed", job.loadbalancer_id)
         document = build_status(job, tree, outcome)
         result = RunResult(job, succeeded=outcome.succeeded, reason=reason, converge=converge)
         if document:
@@ -194,11 +199,6 @@ class JobRunner:
                                        attempts=self.conf.loxilb.status_push_attempts,
                                        sleep=self.sleep)
             result.pushed.append(document)
-        if job.op == "loadbalancer_delete" and outcome.succeeded:
-            try:
-                self.placer.forget(job.loadbalancer_id)
-            except Exception:  # a stale placement is harmless: the next create re-places
-                LOG.exception("Forgetting the placement of %s failed", job.loadbalancer_id)
         return result
 
     def _converge(self, job: Job, tree: dict[str, Any],
