@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from rig.backends import TcpBackend, UdpBackend, distribution
-from tests.integration.octavia_api import ApiError, Emulator, Octavia, rule_writes
+from rig.octavia_api import ApiError, Emulator, Octavia, rule_writes
 
 _subnets = itertools.count(1)
 
