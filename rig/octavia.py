@@ -207,15 +207,17 @@ class OctaviaRig:
             services.require_services(redis=False)
             services.create_database(self.database_name)
             self._database_created = True
-            if self.vhost:
-                services.create_vhost(self.vhost)
-                self._vhost_created = True
             self.write_config()
-            self._migrate()
+            # Both processes spend seconds importing before they touch the database or the
+            # message bus, so they start while the vhost is made and the schema migrated.
             self._agent = self._spawn(
                 [_console_script("octavia-driver-agent"), "--config-file", str(self.conf_path)],
                 self.agent_log)
             self._start_api()
+            if self.vhost:
+                services.create_vhost(self.vhost)
+                self._vhost_created = True
+            self._migrate()
             self._wait_ready()
         except BaseException:
             self.stop()
