@@ -473,3 +473,45 @@ def test_sigterm_finishes_the_running_job(tmp_path: Path, agent: FakeDriverAgent
         if proc.poll() is None:
             proc.kill()
     assert os.path.exists(log)
+
+
+def test_push_drops_a_record_the_agent_rejects(agent: FakeDriverAgent) -> None:
+    agent.set_tree(build_lb([member("m1", f"{LB[:-4]}p001", 9001)]))
+    library = octavia_reader.driver_library(_socket_conf(agent))
+    document = {
+        "members": [{"id": "stale", "provisioning_status": "ACTIVE"},
+                    {"id": "m1", "provisioning_status": "ACTIVE",
+                     "operating_status": "NO_MONITOR"}],
+        "loadbalancers": [{"id": LB, "provisioning_status": "ACTIVE",
+                           "operating_status": "ONLINE"}],
+    }
+    assert octavia_reader.push_status(document, library, attempts=3, sleep=lambda _: None) \
+        is False
+    assert agent.status_of("m1") == ("ACTIVE", "NO_MONITOR")
+    assert agent.status_of(LB) == ("ACTIVE", "ONLINE")
+    assert [r["id"] for r in agent.pushes[-1]["members"]] == ["m1"]
+
+
+def test_an_update_not_visible_by_the_deadline_is_still_reported(
+        agent: FakeDriverAgent) -> None:
+    agent.set_tree(build_lb([]))
+    library = octavia_reader.driver_library(_socket_conf(agent))
+    update = job_builder.loadbalancer_update(
+        dm.LoadBalancer(loadbalancer_id=LB, name="lb"),
+        dm.LoadBalancer(loadbalancer_id=LB, name="renamed"))
+    tree = octavia_reader.read_tree(update, library, deadline=time.monotonic() + 0.3)
+    assert tree is not None and tree["name"] == "lb"
+    create = job_builder.member_create(member("m9", f"{LB[:-4]}p001", 9009))
+    create.loadbalancer_id = LB
+    assert octavia_reader.read_tree(create, library, deadline=time.monotonic() + 0.3) is None
+    assert octavia_reader.resolve_loadbalancer_id(
+        job_builder.member_create(member("m9", f"{LB[:-4]}p001", 9009)), library,
+        deadline=time.monotonic() + 1) == LB
+
+
+def _socket_conf(agent: FakeDriverAgent) -> Any:
+    conf = register_opts(cfg.ConfigOpts())
+    conf([])
+    for name, path in agent.paths.items():
+        conf.set_override(f"{name}_socket_path", path, group="loxilb")
+    return conf
