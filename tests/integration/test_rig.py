@@ -43,8 +43,10 @@ FULL_TREE: dict[str, Any] = {
 
 
 def _create_lb(sdk: Any, vip: str, **extra: Any) -> dict[str, Any]:
-    body = {"name": f"lb-{uuid.uuid4().hex[:6]}", "vip_address": vip,
-            "vip_subnet_id": ANY_SUBNET, "provider": NOOP, **extra}
+    body = {"name": f"lb-{uuid.uuid4().hex[:6]}", "vip_subnet_id": ANY_SUBNET,
+            "provider": NOOP, **extra}
+    if vip:
+        body["vip_address"] = vip
     resp = sdk.load_balancer.post("/lbaas/loadbalancers", json={"loadbalancer": body})
     assert resp.status_code == 201, resp.text
     lb: dict[str, Any] = resp.json()["loadbalancer"]
@@ -93,6 +95,13 @@ def test_sdk_create_keeps_the_loopback_vip_and_stays_pending(rig_sdk: Any) -> No
     assert lb["provider"] == NOOP
     shown = _api_get(rig_sdk, f"/lbaas/loadbalancers/{lb['id']}")["loadbalancer"]
     assert shown["provisioning_status"] == "PENDING_CREATE"
+
+
+def test_without_a_vip_address_every_lb_gets_the_same_noop_address(rig_sdk: Any) -> None:
+    """noop_driver's own create_vip_port answers 198.0.2.5 whatever the LB."""
+    first, second = (_create_lb(rig_sdk, vip="") for _ in range(2))
+
+    assert first["vip_address"] == second["vip_address"] == "198.0.2.5"
 
 
 def test_cli_create_resolves_through_the_stub_and_uses_the_project(rig_cli: Any) -> None:
@@ -244,6 +253,9 @@ def test_member_pending_delete_is_still_in_the_tree_until_reported_deleted(
 
     during = rig_driver_lib.get_pool(pool["pool_id"])
     assert gone in {m["member_id"] for m in during.members}
+    during_tree = rig_driver_lib.get_loadbalancer(lb["id"])
+    web = next(p for p in during_tree.pools if p["pool_id"] == pool["pool_id"])
+    assert gone in {m["member_id"] for m in web["members"]}
     rig_driver_lib.update_loadbalancer_status({
         "members": [{"id": gone, "provisioning_status": "DELETED"}],
         "pools": [{"id": pool["pool_id"], "provisioning_status": "ACTIVE"}],
