@@ -14,6 +14,7 @@ import threading
 from collections.abc import Sequence
 from types import FrameType
 
+import oslo_messaging
 from oslo_config import cfg
 from oslo_log import log as logging
 
@@ -25,6 +26,9 @@ LOG = logging.getLogger(__name__)
 
 def prepare(argv: Sequence[str]) -> cfg.ConfigOpts:
     """Options registered and parsed, logging set up (oslo.log, Octavia's [DEFAULT] keys)."""
+    from octavia_loxilb.worker.service import CONTROL_EXCHANGE
+
+    oslo_messaging.set_transport_defaults(control_exchange=CONTROL_EXCHANGE)
     conf = cfg.CONF
     register_opts(conf)
     logging.register_options(conf)

@@ -33,6 +33,7 @@ class WorkerEndpoint:
         except Exception:
             LOG.exception("Dropping a malformed job: %r", job)
             return
+        LOG.info("Job %s on %s %s received", parsed.op, *parsed.subject)
         try:
             self._run(parsed)
         except Exception:

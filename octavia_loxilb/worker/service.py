@@ -26,6 +26,12 @@ from octavia_loxilb.worker.runner import JobRunner
 
 LOG = logging.getLogger(__name__)
 
+CONTROL_EXCHANGE = "octavia"
+"""Octavia sets this exchange for its processes (``octavia.common.config``); the provider
+driver casts from inside octavia-api, so the worker must listen on the same exchange."""
+
+oslo_messaging.set_transport_defaults(control_exchange=CONTROL_EXCHANGE)
+
 
 def rpc_target(conf: Any, host: str) -> oslo_messaging.Target:
     return oslo_messaging.Target(topic=conf.loxilb.rpc_topic, server=host,
