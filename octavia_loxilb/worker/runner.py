@@ -35,6 +35,7 @@ from octavia_loxilb.worker.status import (
     TreeIndex,
     build_blind_status,
     build_status,
+    going_away,
 )
 
 LOG = logging.getLogger(__name__)
@@ -176,7 +177,8 @@ class JobRunner:
         converge: ConvergeResult | None = None
         reason = ""
         try:
-            desired = translate(tree, deleting=job.deleting, settings=self.settings)
+            deleting = going_away(job, TreeIndex(tree))
+            desired = translate(tree, deleting=deleting, settings=self.settings)
             converge = self._converge(job, tree, desired)
             outcome = outcome_of(job, tree, desired, converge)
             if not outcome.succeeded:

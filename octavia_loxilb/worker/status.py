@@ -287,6 +287,16 @@ def _batch_removed(job: Job, index: TreeIndex) -> list[str]:
     ]
 
 
+def going_away(job: Job, index: TreeIndex) -> dict[str, list[str]]:
+    """Ids that must be absent from LoxiLB after ``job``: its ``deleting`` plus, for a batch
+    update, the pool's members the new list drops (the API passes only the kept ones)."""
+    result = {kind: list(ids) for kind, ids in job.deleting.items()}
+    removed = [m for m in _batch_removed(job, index) if m not in result.get(MEMBERS, [])]
+    if removed:
+        result.setdefault(MEMBERS, []).extend(removed)
+    return result
+
+
 def build_status(job: Job, tree: Mapping[str, Any] | None, outcome: Outcome) -> StatusDocument:
     """The status document for ``job``; empty when there is nothing Octavia could accept.
 

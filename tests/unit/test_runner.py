@@ -13,7 +13,7 @@ from octavia_loxilb.reconcile.translate import translate
 from octavia_loxilb.reconcile.verify import VerifyReport
 from octavia_loxilb.worker.octavia_reader import _mismatches
 from octavia_loxilb.worker.runner import outcome_of, relevant_listeners
-from octavia_loxilb.worker.status import TreeIndex, build_blind_status
+from octavia_loxilb.worker.status import TreeIndex, build_blind_status, going_away
 
 LB = "lb-1"
 
@@ -145,3 +145,14 @@ def test_blind_status_releases_the_lb_last_and_fails_the_subject() -> None:
         {"listeners": [{"id": "L1", "provisioning_status": "ACTIVE"}]},
         {"loadbalancers": [{"id": LB, "provisioning_status": "ACTIVE"}]},
     ]
+
+
+def test_batch_update_takes_dropped_members_off_loxilb() -> None:
+    t = tree()
+    batch = job("member_batch_update", "pools", "P1", members=[])
+    deleting = going_away(batch, TreeIndex(t))
+    assert deleting == {"members": ["M1"]}
+    desired = translate(t, deleting=deleting)
+    assert all("M1" not in rule.member_ids for rule in desired.rules)
+    assert going_away(job("member_delete", "members", "M2", deleting={"members": ["M2"]}),
+                      TreeIndex(t)) == {"members": ["M2"]}
