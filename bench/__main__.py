@@ -17,6 +17,7 @@ from pathlib import Path
 from bench.report import Figure, render, save
 
 BENCHMARKS = {
+    "plan_scale": "bench.plan_scale",
     "time_to_active": "bench.time_to_active",
 }
 

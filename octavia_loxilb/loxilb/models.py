@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 import ipaddress
 from typing import Any
 
@@ -120,8 +121,9 @@ class ServiceArguments:
     private_ip: str = ""
     oper: Oper = Oper.ADD
 
-    @property
+    @functools.cached_property
     def key(self) -> RuleKey:
+        """Computed once per object: rules are compared by key many times per plan."""
         port_max = self.port_max if self.port_max and self.port_max != self.port else self.port
         return (
             canonical_ip(self.external_ip),

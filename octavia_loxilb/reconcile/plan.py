@@ -178,8 +178,14 @@ class _Planner:
     placed: list[DesiredRule] = dataclasses.field(default_factory=list)
 
     def run(self) -> Plan:
-        by_key = {rule.key: rule for rule in self.actual_rules}
         desired_keys = {d.key for d in self.desired.rules}
+        # A shared node holds every load balancer's rules: keep only those on our VIPs or
+        # keys (key[0] is the canonical VIP) so planning one LB costs O(its rules).
+        by_key = {
+            rule.key: rule
+            for rule in self.actual_rules
+            if rule.key[0] in self.scope.vips or rule.key in desired_keys
+        }
         for key in sorted(by_key):
             rule = by_key[key]
             if key not in desired_keys and self.scope.contains(rule):
@@ -319,3 +325,15 @@ def plan(
         actual_probes={probe.name: probe for probe in actual_probes},
         scope=scope,
     ).run()
+
+
+def partition_by_vip(rules: Iterable[LoadBalancerRule]) -> dict[str, list[LoadBalancerRule]]:
+    """Group a node's rules by canonical VIP, once, for planning many load balancers.
+
+    ``plan`` keeps only in-scope rules itself, but a resync of every load balancer on a
+    shared node should hand each plan its own VIPs' rules instead of the whole node.
+    """
+    grouped: dict[str, list[LoadBalancerRule]] = {}
+    for rule in rules:
+        grouped.setdefault(rule.key[0], []).append(rule)
+    return grouped
