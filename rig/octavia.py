@@ -30,6 +30,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+import gunicorn
+
 from rig import services
 
 DEFAULT_PROVIDERS = {"loxilb": "LoxiLB driver"}
@@ -77,6 +79,13 @@ def _console_script(name: str) -> str:
     if found is None:
         raise FileNotFoundError(f"{name} not found beside {sys.executable} nor on PATH")
     return found
+
+
+def _gunicorn_control_flags() -> list[str]:
+    """``--no-control-socket`` where gunicorn has one (27+): by default every master binds
+    ``~/.gunicorn/gunicorn.ctl``, so parallel rigs would take it from each other."""
+    major = int(gunicorn.__version__.split(".")[0])
+    return ["--no-control-socket"] if major >= 27 else []
 
 
 class RigError(RuntimeError):
@@ -320,7 +329,7 @@ class OctaviaRig:
                "--workers", "1", "--worker-class", "gthread",
                "--threads", str(self.api_threads),
                "--timeout", "120", "--graceful-timeout", "5",
-               "--access-logfile", "-", app]
+               "--access-logfile", "-", *_gunicorn_control_flags(), app]
         self._api = self._spawn(cmd, self.api_log, append=True)
 
     def _extra_log(self, name: str) -> Path:

@@ -106,7 +106,7 @@ def drop_database(name: str) -> None:
         cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
 
 
-def _rabbitmqctl(*args: str) -> None:
+def _rabbitmqctl(*args: str) -> str:
     exe = shutil.which("rabbitmqctl")
     if exe is None:
         raise ServiceUnavailable("rabbitmqctl not found; RabbitMQ is not installed here")
@@ -114,6 +114,7 @@ def _rabbitmqctl(*args: str) -> None:
     if result.returncode != 0:
         raise ServiceUnavailable(f"rabbitmqctl {' '.join(args)} failed: "
                                  f"{result.stderr.strip() or result.stdout.strip()}")
+    return result.stdout
 
 
 def create_vhost(name: str) -> str:
@@ -127,6 +128,27 @@ def create_vhost(name: str) -> str:
 def delete_vhost(name: str) -> None:
     """Delete RabbitMQ virtual host ``name`` and every queue in it."""
     _rabbitmqctl("delete_vhost", name)
+
+
+def queue_consumers(vhost: str) -> dict[str, int]:
+    """Consumers per queue in ``vhost``.
+
+    A cast to a topic nobody has declared a queue for is dropped by RabbitMQ, so a test that
+    starts workers must wait until their topic queue has consumers before it calls the API.
+    """
+    out = _rabbitmqctl("list_queues", "-p", vhost, "--no-table-headers", "name", "consumers")
+    consumers = {}
+    for line in out.splitlines():
+        name, _, count = line.rpartition("\t")
+        if name and count.strip().isdigit():
+            consumers[name] = int(count)
+    return consumers
+
+
+def wait_for_consumers(vhost: str, queue: str, count: int = 1, timeout: float = 30.0) -> None:
+    """Wait until ``queue`` in ``vhost`` has at least ``count`` consumers."""
+    wait_until(lambda: queue_consumers(vhost).get(queue, 0) >= count, timeout,
+               interval=0.2, what=f"{count} consumer(s) on queue {queue} in vhost {vhost}")
 
 
 def transport_url(vhost: str | None = None) -> str:

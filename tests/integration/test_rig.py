@@ -298,6 +298,19 @@ def _vhosts() -> set[str]:
     return set(out.split())
 
 
+def _consumers_are_seen_in_the_rig_vhost(rig: OctaviaRig) -> None:
+    import kombu
+
+    assert rig.vhost is not None
+    url = rig.transport_url.replace("rabbit://", "amqp://", 1)
+    with kombu.Connection(url) as conn:
+        queue = kombu.Queue("rig-probe", channel=conn.channel(), auto_delete=True)
+        queue.declare()
+        assert services.queue_consumers(rig.vhost) == {"rig-probe": 0}
+        with conn.Consumer(queue, callbacks=[]):
+            services.wait_for_consumers(rig.vhost, "rig-probe", 1, timeout=10)
+
+
 def test_a_rig_starts_and_stop_leaves_nothing_behind(tmp_path: Any) -> None:
     pytest.importorskip("octavia", reason="the octavia server package is not installed")
     rig = OctaviaRig(tmp_path, provider_drivers={NOOP: "noop"}, loxilb={"marker": "x1"},
@@ -309,6 +322,7 @@ def test_a_rig_starts_and_stop_leaves_nothing_behind(tmp_path: Any) -> None:
         assert "[loxilb]\nmarker = x1" in conf and "[other_section]\nkey = value" in conf
         assert _database_exists(rig.database_name)
         assert rig.vhost in _vhosts()
+        _consumers_are_seen_in_the_rig_vhost(rig)
         helper = rig.start_process("sleeper", [sys.executable, "-c",
                                                "import time; time.sleep(60)"])
         assert helper.poll() is None
