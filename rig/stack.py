@@ -106,6 +106,8 @@ class LocalStack:
             self.rig.start()
             for index in range(self.worker_count):
                 self.start_worker(index)
+            for index in range(self.worker_count):
+                self.wait_worker_serving(index)
         except BaseException:
             self.stop()
             raise
@@ -124,6 +126,20 @@ class LocalStack:
         log.close()
         self._workers.append(proc)
         return proc
+
+    def wait_worker_serving(self, index: int, timeout: float = 60.0) -> None:
+        """Wait until worker ``index`` has subscribed to its topic.
+
+        A cast sent before the worker's queue exists in a fresh RabbitMQ virtual host is
+        dropped, so nothing may call the API before every worker says it is serving.
+        """
+        log = self.workdir / f"worker-{index}.log"
+        proc = self._workers[index]
+        deadline = time.monotonic() + timeout
+        while "serving topic" not in log.read_text(errors="replace"):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RigError(f"worker {index} is not serving\n" + self.logs_tail())
+            time.sleep(0.05)
 
     @property
     def workers(self) -> list[subprocess.Popen[bytes]]:
