@@ -9,6 +9,7 @@ and backend servers that answer with their names.
 from __future__ import annotations
 
 import itertools
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -20,6 +21,8 @@ from rig.backends import TcpBackend, UdpBackend, distribution
 from rig.octavia_api import ApiError, Emulator, Octavia, rule_writes
 
 _subnets = itertools.count(1)
+_SECOND_OCTET = 100 + os.getpid() % 100
+"""Per-process address space, so concurrent runs on one machine never collide."""
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +49,7 @@ def emulator(stack: Any) -> Emulator:
 def net() -> tuple[str, str]:
     """A fresh (VIP, backend prefix) pair of loopback addresses for one test."""
     n = next(_subnets)
-    return f"127.90.{n}.10", f"127.91.{n}."
+    return f"127.{_SECOND_OCTET}.{n}.10", f"127.{_SECOND_OCTET}.{100 + n}."
 
 
 @pytest.fixture
