@@ -9,7 +9,7 @@ test command starts the services (``scripts/ensure-services.sh``).
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -74,7 +74,8 @@ def rig_driver_lib(octavia_rig: Any) -> Any:
 
 
 @pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+def pytest_runtest_makereport(item: pytest.Item,
+                              call: pytest.CallInfo[None]) -> Generator[None, Any, None]:
     """On a failed integration test, attach the tail of the rig's process logs."""
     outcome = yield
     report = outcome.get_result()
