@@ -108,6 +108,9 @@ class LocalStack:
                 self.start_worker(index)
             for index in range(self.worker_count):
                 self.wait_worker_serving(index)
+            if self.rig.vhost:
+                services.wait_for_consumers(self.rig.vhost, self.topic,
+                                            count=self.worker_count)
         except BaseException:
             self.stop()
             raise
