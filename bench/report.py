@@ -34,7 +34,7 @@ class Figure:
         """Our median over the baseline's: comparisons are ratios within one run."""
         if self.baseline_median in (None, 0):
             return None
-        return self.median / self.baseline_median  # type: ignore[operator]
+        return self.median / self.baseline_median
 
 
 def percentile(values: Sequence[float], pct: float) -> float:

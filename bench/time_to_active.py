@@ -94,6 +94,7 @@ def run(rounds: int = 10) -> list[Figure]:
     floor: dict[str, list[float]] = {k: [] for k in KINDS}
     with LocalStack(tempfile.mkdtemp(prefix="bench-tta-"),
                     providers={"loxilb": "LoxiLB", "noop_driver": "noop"}) as stack:
+        assert stack.rig is not None
         octavia = Octavia(sdk_connection(stack.api_url))
         agent = driver_library(stack.rig)
         for i in range(rounds):

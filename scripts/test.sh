@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 scripts/bootstrap-venv.sh
 scripts/ensure-services.sh
 echo "== ruff"
-.venv/bin/ruff check octavia_loxilb tests bench scripts
+.venv/bin/ruff check octavia_loxilb tests rig bench scripts
 echo "== mypy"
 .venv/bin/mypy
 echo "== pytest"
