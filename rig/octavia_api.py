@@ -173,6 +173,11 @@ class Emulator:
                         for e in rule["endpoints"]}
         return set()
 
+    def delete_rule(self, vip: str, port: int, protocol: str) -> None:
+        """Delete one rule behind the driver's back (drift, or a lost rule)."""
+        self._call("DELETE", f"/netlox/v1/config/loadbalancer/externalipaddress/{vip}"
+                             f"/port/{port}/protocol/{protocol}")
+
     def calls(self) -> list[dict[str, Any]]:
         found: list[dict[str, Any]] = self._call("GET", "/_emulator/calls")
         return found

@@ -362,3 +362,32 @@ def test_concurrent_member_creates_two_workers(octavia: Octavia, emulator: Emula
         octavia.wait(f"/lbaas/pools/{pool_id}/members/{member_id}", "member")
     assert {ip for ip, _, _ in emulator.endpoints(vip, 80)} == {
         f"{prefix}{i}" for i in range(1, 21)}
+
+
+def test_failover_reapplies_and_reports_active_only_when_verified(
+        octavia: Octavia, emulator: Emulator, net: tuple[str, str],
+        backends: list[TcpBackend]) -> None:
+    """Failover re-applies the LB onto its group; ACTIVE only once LoxiLB verifiably holds it."""
+    vip, prefix = net
+    lb_id, pool_id = _lb_with_pool(octavia, vip)
+    octavia.create_member(lb_id, pool_id, f"{prefix}1", 8080)
+    octavia.create_member(lb_id, pool_id, f"{prefix}2", 8080)
+    wanted = {(f"{prefix}{i}", 8080, 1) for i in (1, 2)}
+
+    for rule in emulator.rules(vip):
+        args = rule["serviceArguments"]
+        emulator.delete_rule(vip, args["port"], args["protocol"])
+    assert emulator.rules(vip) == []
+    emulator.fail("POST", "/config/loadbalancer", 500, count=0)
+    try:
+        octavia.request("PUT", f"/lbaas/loadbalancers/{lb_id}/failover")
+        assert octavia.wait(f"/lbaas/loadbalancers/{lb_id}", "loadbalancer",
+                            "ERROR")["provisioning_status"] == "ERROR"
+    finally:
+        emulator.clear_faults()
+    assert emulator.rules(vip) == []
+
+    octavia.request("PUT", f"/lbaas/loadbalancers/{lb_id}/failover")
+    octavia.wait_mutable(lb_id)
+    assert emulator.endpoints(vip, 80) == wanted
+    assert set(distribution(vip, 80, 10)) == {"b1", "b2"}
