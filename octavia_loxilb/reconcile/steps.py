@@ -12,45 +12,32 @@ from octavia_loxilb.loxilb.models import EndpointProbe, LoadBalancerRule, RuleKe
 
 
 @dataclasses.dataclass(frozen=True)
-class CreateRule:
+class _OneRuleWrite:
+    """A single POST of one rule body; subclasses say which ``oper`` and why."""
+
+    rule: LoadBalancerRule
+    listener_id: str
+    writes = 1
+    rule_deletes = 0
+
+    @property
+    def key(self) -> RuleKey:
+        return self.rule.key
+
+
+@dataclasses.dataclass(frozen=True)
+class CreateRule(_OneRuleWrite):
     """POST a rule that does not exist yet (oper 0)."""
 
-    rule: LoadBalancerRule
-    listener_id: str
-    writes = 1
-    rule_deletes = 0
-
-    @property
-    def key(self) -> RuleKey:
-        return self.rule.key
-
 
 @dataclasses.dataclass(frozen=True)
-class AttachEndpoints:
+class AttachEndpoints(_OneRuleWrite):
     """POST oper 1: the full desired serviceArguments and only the added/re-weighted endpoints."""
 
-    rule: LoadBalancerRule
-    listener_id: str
-    writes = 1
-    rule_deletes = 0
-
-    @property
-    def key(self) -> RuleKey:
-        return self.rule.key
-
 
 @dataclasses.dataclass(frozen=True)
-class DetachEndpoints:
+class DetachEndpoints(_OneRuleWrite):
     """POST oper 2: the full desired serviceArguments and the endpoints to remove for good."""
-
-    rule: LoadBalancerRule
-    listener_id: str
-    writes = 1
-    rule_deletes = 0
-
-    @property
-    def key(self) -> RuleKey:
-        return self.rule.key
 
 
 @dataclasses.dataclass(frozen=True)
