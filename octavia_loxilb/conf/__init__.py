@@ -11,7 +11,8 @@ from collections.abc import Iterable
 
 from oslo_config import cfg
 
-_MODULES = ("client", "driver", "worker", "database", "placement", "reconcile")
+_MODULES = ("client", "driver", "worker", "database", "placement", "reconcile", "health",
+            "appliance")
 
 
 def _option_modules() -> Iterable[object]:

@@ -16,11 +16,14 @@ from typing import Any
 
 import oslo_messaging
 
+from octavia_loxilb.common.jobs import Job
 from octavia_loxilb.db import migrations
 from octavia_loxilb.db.session import get_engine
 from octavia_loxilb.driver.rpc import RPC_NAMESPACE, RPC_VERSION
+from octavia_loxilb.worker import octavia_reader
 from octavia_loxilb.worker.endpoints import WorkerEndpoint
 from octavia_loxilb.worker.locking import LoadBalancerLocks
+from octavia_loxilb.worker.periodic import PeriodicRunner, TaskContext
 from octavia_loxilb.worker.placement import Placer
 from octavia_loxilb.worker.runner import JobRunner
 
@@ -31,6 +34,10 @@ CONTROL_EXCHANGE = "octavia"
 driver casts from inside octavia-api, so the worker must listen on the same exchange."""
 
 oslo_messaging.set_transport_defaults(control_exchange=CONTROL_EXCHANGE)
+
+
+def register_periodic_tasks(runner: PeriodicRunner) -> None:
+    """The leader-only periodic tasks, each with the ``[loxilb]`` option of its interval."""
 
 
 def rpc_target(conf: Any, host: str) -> oslo_messaging.Target:
@@ -57,6 +64,11 @@ class WorkerService:
         self.placer = Placer(self.engine, conf)
         self.server: oslo_messaging.MessageHandlingServer | None = None
         self._stopped = threading.Event()
+        self.periodic = PeriodicRunner(
+            TaskContext(conf=conf, engine=self.engine, placer=self.placer, locks=self.locks,
+                        library=lambda: octavia_reader.driver_library(conf)),
+            member_id=self.member_id)
+        register_periodic_tasks(self.periodic)
 
     @property
     def runner(self) -> JobRunner:
@@ -73,10 +85,22 @@ class WorkerService:
             self._transport = oslo_messaging.get_rpc_transport(self.conf)
         self.server = oslo_messaging.get_rpc_server(
             self._transport, rpc_target(self.conf, self.host),
-            [WorkerEndpoint(self.runner.run)], executor="threading")
+            [WorkerEndpoint(self._run_job)], executor="threading")
         self.server.start(override_pool_size=self.conf.loxilb.worker_threads)
+        self.periodic.start()
         LOG.info("octavia-loxilb worker %s serving topic %s with %d job threads",
                  self.member_id, self.conf.loxilb.rpc_topic, self.conf.loxilb.worker_threads)
+
+    def _run_job(self, job: Job) -> Any:
+        """Run a job, then let periodic tasks drop what they cached about its LB."""
+        result: Any = None
+        try:
+            result = self.runner.run(job)
+            return result
+        finally:
+            ran = getattr(result, "job", job)
+            if ran.loadbalancer_id:
+                self.periodic.context.job_finished(ran.loadbalancer_id)
 
     def stop(self) -> None:
         """Stop taking jobs, wait for the running ones, then leave (idempotent)."""
@@ -87,6 +111,7 @@ class WorkerService:
             self.server.stop()
             self.server.wait()
             self.server = None
+        self.periodic.stop()
         self.locks.stop()
         self.placer.close()
         if self._own_transport and self._transport is not None:
