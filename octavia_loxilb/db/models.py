@@ -89,3 +89,87 @@ class LBPlacement(Base):
     )
 
     group: orm.Mapped[LoxiLBGroup] = orm.relationship()
+
+
+class ApplianceGroup(Base):
+    """What makes a group of driver-booted appliances fit a load balancer, and the cloud
+    resources it shares between its appliances (so destroy and revert can find them)."""
+
+    __tablename__ = "appliance_groups"
+
+    group_id: orm.Mapped[str] = orm.mapped_column(
+        sa.String(36), sa.ForeignKey("loxilb_groups.id", ondelete="CASCADE"), primary_key=True
+    )
+    vip_network_id: orm.Mapped[str] = orm.mapped_column(sa.String(36))
+    flavor_key: orm.Mapped[str] = orm.mapped_column(sa.String(64), index=True)
+    shared: orm.Mapped[bool] = orm.mapped_column(sa.Boolean, default=True)
+    security_group_id: orm.Mapped[str | None] = orm.mapped_column(sa.String(36),
+                                                                  nullable=True)
+    server_group_id: orm.Mapped[str | None] = orm.mapped_column(sa.String(36), nullable=True)
+    status: orm.Mapped[str] = orm.mapped_column(sa.String(16))
+    created_at: orm.Mapped[datetime.datetime] = orm.mapped_column(sa.DateTime, default=_now)
+
+
+class Appliance(Base):
+    """One LoxiLB appliance (a Nova server) of an appliance group."""
+
+    __tablename__ = "appliances"
+
+    id: orm.Mapped[str] = orm.mapped_column(sa.String(36), primary_key=True, default=_uuid)
+    group_id: orm.Mapped[str] = orm.mapped_column(
+        sa.String(36), sa.ForeignKey("loxilb_groups.id", ondelete="CASCADE"), index=True
+    )
+    server_id: orm.Mapped[str | None] = orm.mapped_column(sa.String(36), nullable=True)
+    management_address: orm.Mapped[str | None] = orm.mapped_column(sa.String(64),
+                                                                   nullable=True)
+    role: orm.Mapped[str | None] = orm.mapped_column(sa.String(32), nullable=True)
+    cert_serial: orm.Mapped[str | None] = orm.mapped_column(sa.String(64), nullable=True)
+    status: orm.Mapped[str] = orm.mapped_column(sa.String(16))
+    created_at: orm.Mapped[datetime.datetime] = orm.mapped_column(sa.DateTime, default=_now)
+
+
+class AppliancePort(Base):
+    """A Neutron port the driver made for an appliance (management, VIP network, member
+    network), with the MAC that maps it to a LoxiLB interface."""
+
+    __tablename__ = "appliance_ports"
+
+    port_id: orm.Mapped[str] = orm.mapped_column(sa.String(36), primary_key=True)
+    appliance_id: orm.Mapped[str] = orm.mapped_column(
+        sa.String(36), sa.ForeignKey("appliances.id", ondelete="CASCADE"), index=True
+    )
+    purpose: orm.Mapped[str] = orm.mapped_column(sa.String(16))
+    network_id: orm.Mapped[str] = orm.mapped_column(sa.String(36))
+    subnet_id: orm.Mapped[str | None] = orm.mapped_column(sa.String(36), nullable=True)
+    mac_address: orm.Mapped[str | None] = orm.mapped_column(sa.String(32), nullable=True)
+    ip_address: orm.Mapped[str | None] = orm.mapped_column(sa.String(64), nullable=True)
+    prefix_length: orm.Mapped[int | None] = orm.mapped_column(sa.Integer, nullable=True)
+    created_at: orm.Mapped[datetime.datetime] = orm.mapped_column(sa.DateTime, default=_now)
+
+
+class Certificate(Base):
+    """A certificate the driver's CA issued (or the CA itself).
+
+    Private keys of the CA and of the driver's client certificate are kept PKCS#8-encrypted
+    with ``[loxilb_appliance] ca_key_passphrase``; appliance server keys are never kept (they
+    leave only in the appliance's user data). Rows outlive their appliance as revoked
+    serials.
+    """
+
+    __tablename__ = "appliance_certificates"
+
+    serial: orm.Mapped[str] = orm.mapped_column(sa.String(64), primary_key=True)
+    kind: orm.Mapped[str] = orm.mapped_column(sa.String(16), index=True)
+    appliance_id: orm.Mapped[str | None] = orm.mapped_column(sa.String(36), nullable=True)
+    common_name: orm.Mapped[str] = orm.mapped_column(sa.String(255))
+    cert_pem: orm.Mapped[str] = orm.mapped_column(sa.Text)
+    key_pem: orm.Mapped[str | None] = orm.mapped_column(sa.Text, nullable=True)
+    not_after: orm.Mapped[datetime.datetime] = orm.mapped_column(sa.DateTime)
+    revoked_at: orm.Mapped[datetime.datetime | None] = orm.mapped_column(sa.DateTime,
+                                                                         nullable=True)
+    created_at: orm.Mapped[datetime.datetime] = orm.mapped_column(sa.DateTime, default=_now)
+
+    __table_args__ = (
+        sa.CheckConstraint("kind IN ('ca', 'client', 'server')",
+                           name="ck_appliance_certificates_kind"),
+    )

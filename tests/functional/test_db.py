@@ -140,5 +140,6 @@ def test_manage_cli_upgrades_and_reports(tmp_path: Path, sqlite_url: str) -> Non
         return done.stdout
 
     assert "(behind)" in manage("db", "current")
-    assert "upgraded to 0001" in manage("db", "upgrade")
-    assert "current: 0001  head: 0001  (current)" in manage("db", "current")
+    head = migrations.head_revision()
+    assert f"upgraded to {head}" in manage("db", "upgrade")
+    assert f"current: {head}  head: {head}  (current)" in manage("db", "current")
