@@ -1,12 +1,15 @@
 """``loxilb-emulator``: run one emulated LoxiLB node until SIGTERM or SIGINT.
 
 Every :class:`EmulatorConfig` field has a flag. Like LoxiLB, the node wipes its rules when it
-is told to stop (API-NOTES §0.16).
+is told to stop (API-NOTES §0.16). With ``--ports-file`` the interfaces come from a JSON file
+that is read again on SIGHUP: how an emulated appliance learns of a NIC hot-plug (Nova
+interface attach/detach) without a hook on its mutual-TLS API.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import signal
 import sys
@@ -38,6 +41,16 @@ def _iface(value: str) -> PortSpec:
     if not name or not rest:
         raise argparse.ArgumentTypeError("expected NAME,MAC[,CIDR...]")
     return PortSpec(name=name, mac=rest[0], addresses=rest[1:])
+
+
+def read_ports_file(path: str) -> list[PortSpec]:
+    """``[{"name": "eth0", "mac": "..", "addresses": ["10.0.0.5/24"]}, ...]`` as port specs."""
+    with open(path, encoding="utf-8") as handle:
+        entries = json.load(handle)
+    return [
+        PortSpec(name=e["name"], mac=e["mac"], addresses=list(e.get("addresses", [])))
+        for e in entries
+    ]
 
 
 def parse_args(argv: Sequence[str] | None = None) -> EmulatorConfig:
@@ -98,8 +111,13 @@ def parse_args(argv: Sequence[str] | None = None) -> EmulatorConfig:
         default=[],
         help="NAME,MAC[,CIDR...] interface to report; repeatable",
     )
+    parser.add_argument(
+        "--ports-file",
+        help="JSON list of {name, mac, addresses} interfaces, re-read on SIGHUP (hot-plug)",
+    )
     parser.add_argument("--log-level", default="INFO", help="logging level (stderr)")
     args = parser.parse_args(argv)
+    ports = args.iface + (read_ports_file(args.ports_file) if args.ports_file else [])
     logging.basicConfig(
         stream=sys.stderr,
         level=args.log_level.upper(),
@@ -120,29 +138,57 @@ def parse_args(argv: Sequence[str] | None = None) -> EmulatorConfig:
         rule_sync_interval=args.rule_sync_interval,
         wrr_slots=args.wrr_slots,
         datapath=not args.no_datapath,
-        ports=args.iface or None,
+        ports=ports or None,
+        ports_file=args.ports_file,
     )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     config = parse_args(argv)
-    stop = threading.Event()
+    wake = threading.Event()
+    stopping = threading.Event()
+    reload_ports = threading.Event()
 
     def _on_signal(signum: int, _frame: object) -> None:
         LOG.info("signal %d: wiping state and stopping", signum)
-        stop.set()
+        stopping.set()
+        wake.set()
+
+    def _on_hangup(_signum: int, _frame: object) -> None:
+        reload_ports.set()
+        wake.set()
 
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
+    signal.signal(signal.SIGHUP, _on_hangup)
     emulator = Emulator(config).start()
     print(f"listening on {emulator.url}", file=sys.stderr, flush=True)
     try:
-        while not stop.wait(3600):
-            pass
+        while not stopping.is_set():
+            wake.wait(3600)
+            wake.clear()
+            if reload_ports.is_set() and not stopping.is_set():
+                reload_ports.clear()
+                _reload_ports(emulator)
     finally:
         emulator.stop()
     LOG.info("stopped")
     return 0
+
+
+def _reload_ports(emulator: Emulator) -> None:
+    """Apply the ports file again; a broken file is logged and the old ports are kept."""
+    path = emulator.config.ports_file
+    if not path:
+        LOG.warning("SIGHUP without --ports-file: nothing to reload")
+        return
+    try:
+        ports = read_ports_file(path)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        LOG.error("ports file %s not applied: %s", path, exc)
+        return
+    emulator.set_ports(ports)
+    LOG.info("ports reloaded from %s: %s", path, ", ".join(p.name for p in ports))
 
 
 if __name__ == "__main__":

@@ -179,3 +179,5 @@ class EmulatorConfig:
     """Bind real sockets for VIPs; off for pure API tests."""
     ports: list[PortSpec] | None = None
     """Interfaces the node reports; ``None`` means ``lo`` and one ``eth0``."""
+    ports_file: str | None = None
+    """JSON file the CLI re-reads on SIGHUP to hot-plug interfaces (``--ports-file``)."""

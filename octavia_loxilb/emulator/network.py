@@ -66,6 +66,23 @@ class Network:
 
     # -- ports ---------------------------------------------------------------------------
 
+    def set_ports(self, ports: list[PortSpec]) -> None:
+        """Hot-plug: become ``ports``, the way a VM's NICs change on interface attach/detach.
+
+        A port that stays (same name and MAC) keeps the addresses configured on it; a new
+        one starts with its declared addresses; a removed one loses its addresses and the
+        routes through it are left alone (the kernel would drop them; nothing here reads them).
+        """
+        before = {(p.name, p.mac.lower()) for p in self.ports}
+        after = {(p.name, p.mac.lower()) for p in ports}
+        for port in self.ports:
+            if (port.name, port.mac.lower()) not in after:
+                self.addresses.pop(port.name, None)
+        for port in ports:
+            if (port.name, port.mac.lower()) not in before and port.addresses:
+                self.addresses[port.name] = list(port.addresses)
+        self.ports = list(ports)
+
     def render_ports(self) -> list[dict[str, Any]]:
         entries = []
         for index, port in enumerate(self.ports, start=1):

@@ -22,7 +22,7 @@ from aiohttp import web
 from octavia_loxilb.emulator.api import BASE_PATH, LoxiAPI
 from octavia_loxilb.emulator.components import make_datapath, make_prober
 from octavia_loxilb.emulator.hooks import Hooks
-from octavia_loxilb.emulator.model import EmulatorConfig
+from octavia_loxilb.emulator.model import EmulatorConfig, PortSpec
 from octavia_loxilb.emulator.state import NodeState
 
 LOG = logging.getLogger(__name__)
@@ -101,6 +101,18 @@ class Emulator:
             raise RuntimeError("emulator not running")
         future: concurrent.futures.Future[Any] = asyncio.run_coroutine_threadsafe(coro, self._loop)
         return future.result(timeout)
+
+    def set_ports(self, ports: list[PortSpec]) -> None:
+        """Replace the interfaces the node reports (NIC hot-plug, see ``Network.set_ports``)."""
+        state = self.state
+        if state is None:
+            raise RuntimeError("emulator not running")
+
+        async def _apply() -> None:
+            async with state.lock:
+                state.network.set_ports(ports)
+
+        self.run_coroutine(_apply())
 
     def __enter__(self) -> Emulator:
         return self.start()
