@@ -93,10 +93,11 @@ LOADBALANCER = KindTable(
                   reject=("yes",)),
         FieldRule("availability_zone", SUP, "metadata loxilb_group places the load balancer "
                   "on that LoxiLB group", _az_check,
-                  accept=({}, {"loxilb_group": "edge-1"}), reject=({"compute_zone": "az1"},)),
+                  accept=({}, {"loxilb_group": "edge-1"}), reject=({"zone": "az1"},)),
         FieldRule("description", INFO, "not sent to LoxiLB", accept_any, accept=("web tier",)),
         FieldRule("flavor", SUP, "metadata lb_mode → rule mode, loxilb_group → placement, "
-                  "topology SINGLE", _flavor_check,
+                  "deployment appliance → driver-booted appliances in topology SINGLE or "
+                  "ACTIVE_STANDBY", _flavor_check,
                   accept=({}, {"lb_mode": "dnat", "topology": "SINGLE"}),
                   reject=({"topology": "ACTIVE_STANDBY"}, {"lb_mode": "dsr"})),
         FieldRule("listeners", NEST, "one LoxiLB rule per listener", accept_any),

@@ -1,9 +1,10 @@
 """Flavor and availability-zone metadata the LoxiLB provider understands.
 
-Flavors choose how a load balancer is realised: the LoxiLB NAT mode of its rules and the
-LoxiLB group it is placed on. Only the operator-run external cluster exists today, so the
-only topology is SINGLE (the cluster's own HA is the cluster's business); appliance
-topologies come with driver-managed appliances.
+Flavors choose how a load balancer is realised: the LoxiLB NAT mode of its rules, and where
+it runs: on the operator-run external cluster (``deployment: external``, the default; its HA
+is the cluster's business, so only SINGLE) or on driver-booted LoxiLB appliances
+(``deployment: appliance``) in topology SINGLE or ACTIVE_STANDBY, with the Nova flavor and
+image of the appliances. Availability zones may name the Nova zone of the appliances.
 """
 
 from __future__ import annotations
@@ -15,9 +16,13 @@ from typing import Any
 from octavia_lib.api.drivers import exceptions
 
 LB_MODES = ("fullnat", "dnat", "onearm")
-TOPOLOGIES = ("SINGLE",)
-PLANNED_TOPOLOGIES = ("ACTIVE_STANDBY", "ACTIVE_ACTIVE")
+DEPLOYMENTS = ("external", "appliance")
+TOPOLOGIES = ("SINGLE", "ACTIVE_STANDBY")
+APPLIANCE_TOPOLOGIES = ("ACTIVE_STANDBY",)
+VIP_MODES = ("arp",)
 GROUP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+CLOUD_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,254}$")
+APPLIANCE_ONLY_KEYS = ("compute_flavor", "image", "vip_mode")
 
 FLAVOR_METADATA: dict[str, str] = {
     "lb_mode": "LoxiLB NAT mode of the load balancer's rules (LoxiLB 'mode'): fullnat "
@@ -25,14 +30,24 @@ FLAVOR_METADATA: dict[str, str] = {
                "the client address and must route back through LoxiLB) or onearm.",
     "loxilb_group": "Name of the LoxiLB group to place the load balancer on; by default "
                     "the operator-run cluster configured in [loxilb] api_endpoints.",
-    "topology": "Topology of the LoxiLB group: SINGLE. ACTIVE_STANDBY and ACTIVE_ACTIVE "
-                "are planned for driver-managed appliances and are not available in "
-                "external-cluster mode.",
+    "topology": "Topology of the LoxiLB group: SINGLE, or ACTIVE_STANDBY (two appliances, "
+                "LoxiLB HA instance states and BFD; needs deployment appliance). "
+                "ACTIVE_ACTIVE is not offered.",
+    "deployment": "external (the default): the operator-run cluster; appliance: LoxiLB "
+                  "appliances the driver boots through Nova for the load balancer.",
+    "compute_flavor": "Nova flavor ID of the appliances (deployment appliance); default "
+                      "[loxilb_appliance] compute_flavor_id.",
+    "image": "Glance image ID of the appliances (deployment appliance); default "
+             "[loxilb_appliance] image_id.",
+    "vip_mode": "How the VIP reaches the appliances (deployment appliance): arp, the VIP "
+                "as an allowed address pair on the appliance ports, answered by the master.",
 }
 
 AVAILABILITY_ZONE_METADATA: dict[str, str] = {
     "loxilb_group": "Name of the LoxiLB group that serves this availability zone; load "
                     "balancers created in the zone are placed on it.",
+    "compute_zone": "Nova availability zone of the appliances booted for load balancers "
+                    "created in this zone.",
 }
 
 
@@ -56,15 +71,61 @@ def _lb_mode_problem(value: Any) -> MetadataProblem | None:
 def _topology_problem(value: Any) -> MetadataProblem | None:
     if value in TOPOLOGIES:
         return None
-    if value in PLANNED_TOPOLOGIES:
+    if value == "ACTIVE_ACTIVE":
         return ("topology", value,
-                "appliance topologies are not available in external-cluster mode")
+                "ACTIVE_ACTIVE would need every appliance to advertise the VIP over BGP "
+                "with ECMP in the upstream router, which this driver does not set up; "
+                "use ACTIVE_STANDBY")
     return ("topology", value, f"supported values are {', '.join(TOPOLOGIES)}")
 
 
+def _deployment_problem(value: Any) -> MetadataProblem | None:
+    if value in DEPLOYMENTS:
+        return None
+    return ("deployment", value, f"supported values are {', '.join(DEPLOYMENTS)}")
+
+
+def _vip_mode_problem(value: Any) -> MetadataProblem | None:
+    if value in VIP_MODES:
+        return None
+    if value == "routed":
+        return ("vip_mode", value, "routed VIPs (host route or BGP) are not implemented; "
+                "supported values are arp")
+    return ("vip_mode", value, f"supported values are {', '.join(VIP_MODES)}")
+
+
+def _cloud_id_problem(key: str) -> Any:
+    def problem(value: Any) -> MetadataProblem | None:
+        if isinstance(value, str) and CLOUD_ID.match(value):
+            return None
+        return (key, value, "expected an ID or name of at most 255 characters")
+    return problem
+
+
+def _combination_problem(metadata: Mapping[str, Any]) -> MetadataProblem | None:
+    """Keys that are valid alone but not together."""
+    deployment = metadata.get("deployment", "external")
+    if deployment == "appliance":
+        if "loxilb_group" in metadata:
+            return ("loxilb_group", metadata["loxilb_group"],
+                    "deployment appliance places the load balancer on appliances the "
+                    "driver boots; a named group is for external clusters")
+        return None
+    if metadata.get("topology") in APPLIANCE_TOPOLOGIES:
+        return ("topology", metadata["topology"],
+                "needs deployment appliance (an external cluster's HA is its operator's)")
+    for key in APPLIANCE_ONLY_KEYS:
+        if key in metadata:
+            return (key, metadata[key], "needs deployment appliance")
+    return None
+
+
 _FLAVOR_VALUES = {"lb_mode": _lb_mode_problem, "loxilb_group": _group_problem,
-                  "topology": _topology_problem}
-_AZ_VALUES = {"loxilb_group": _group_problem}
+                  "topology": _topology_problem, "deployment": _deployment_problem,
+                  "compute_flavor": _cloud_id_problem("compute_flavor"),
+                  "image": _cloud_id_problem("image"), "vip_mode": _vip_mode_problem}
+_AZ_VALUES = {"loxilb_group": _group_problem,
+              "compute_zone": _cloud_id_problem("compute_zone")}
 
 
 def _metadata_problem(metadata: Any, checks: Mapping[str, Any]) -> MetadataProblem | None:
@@ -84,7 +145,10 @@ def _metadata_problem(metadata: Any, checks: Mapping[str, Any]) -> MetadataProbl
 
 def flavor_problem(metadata: Any) -> MetadataProblem | None:
     """Why LoxiLB cannot honour this flavor metadata, or ``None``."""
-    return _metadata_problem(metadata, _FLAVOR_VALUES)
+    problem = _metadata_problem(metadata, _FLAVOR_VALUES)
+    if problem is None and isinstance(metadata, Mapping):
+        return _combination_problem(metadata)
+    return problem
 
 
 def availability_zone_problem(metadata: Any) -> MetadataProblem | None:
