@@ -19,6 +19,8 @@ from bench.report import Figure, render, save
 BENCHMARKS = {
     "plan_scale": "bench.plan_scale",
     "time_to_active": "bench.time_to_active",
+    "job_phases": "bench.job_phases",
+    "provider_latency": "bench.provider_latency",
 }
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -22,6 +23,7 @@ from octavia_lib.api.drivers import exceptions as driver_exceptions
 
 from octavia_loxilb.common.jobs import Job
 from octavia_loxilb.conf import CONF
+from octavia_loxilb.worker import agent_client
 from octavia_loxilb.worker.status import REPORT_ORDER, StatusDocument, TreeIndex
 
 LOG = logging.getLogger(__name__)
@@ -30,7 +32,10 @@ _library: driver_lib.DriverLibrary | None = None
 _library_lock = threading.Lock()
 
 READ_BACKOFF_START = 0.05
-READ_BACKOFF_MAX = 1.0
+READ_BACKOFF_MAX = 0.25
+"""The commit wait re-reads at most this far apart: the API commits within milliseconds of
+the cast, so a long pause only adds to the job's latency."""
+POOL_CACHE_SIZE = 100_000
 PUSH_BACKOFF = 0.5
 
 Tree = dict[str, Any]
@@ -45,7 +50,7 @@ def driver_library(conf: Any = CONF) -> driver_lib.DriverLibrary:
     global _library
     with _library_lock:
         if _library is None:
-            _library = driver_lib.DriverLibrary(
+            _library = agent_client.DriverLibrary(
                 status_socket=conf.loxilb.status_socket_path,
                 stats_socket=conf.loxilb.stats_socket_path,
                 get_socket=conf.loxilb.get_socket_path,
@@ -58,6 +63,52 @@ def reset_driver_library() -> None:
     global _library
     with _library_lock:
         _library = None
+
+
+class PoolOwners:
+    """Which load balancer each pool belongs to, as seen in trees this process has read.
+
+    A pool never moves to another load balancer and its id is never reused, so an entry
+    stays true for as long as it is kept. Member and monitor jobs name only their pool:
+    knowing its load balancer saves a driver-agent round trip (a process fork on the agent's
+    side) per job. Bounded, least recently used first out.
+    """
+
+    def __init__(self, size: int = POOL_CACHE_SIZE) -> None:
+        self.size = size
+        self._owners: OrderedDict[str, str] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, pool_id: str) -> str | None:
+        with self._lock:
+            owner = self._owners.get(pool_id)
+            if owner is not None:
+                self._owners.move_to_end(pool_id)
+            return owner
+
+    def remember(self, tree: Mapping[str, Any]) -> None:
+        """Record every pool of a load balancer tree (``get_loadbalancer`` rendered)."""
+        lb_id = tree.get("loadbalancer_id")
+        if not lb_id:
+            return
+        pool_ids = [p.get("pool_id") for p in tree.get("pools") or ()]
+        for listener in tree.get("listeners") or ():
+            default = listener.get("default_pool") or {}
+            pool_ids.append(default.get("pool_id"))
+        with self._lock:
+            for pool_id in pool_ids:
+                if pool_id:
+                    self._owners[pool_id] = str(lb_id)
+                    self._owners.move_to_end(pool_id)
+            while len(self._owners) > self.size:
+                self._owners.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._owners.clear()
+
+
+pool_owners = PoolOwners()
 
 
 def _lb_dict(library: driver_lib.DriverLibrary, lb_id: str) -> Tree | None:
@@ -102,6 +153,10 @@ def resolve_loadbalancer_id(
     pool_ids = list(job.locked.get("pools", []))
     if job.subject[0] == "pools":
         pool_ids.insert(0, job.subject[1])
+    for pool_id in pool_ids:
+        owner = pool_owners.get(pool_id)
+        if owner is not None:
+            return owner
     wait = READ_BACKOFF_START
     while True:
         for pool_id in dict.fromkeys(pool_ids):
@@ -146,6 +201,8 @@ def read_tree(
                             job.op, lb_id)
                 return None
             problems = _mismatches(job, tree) if tree is not None else ["load balancer absent"]
+            if tree is not None:
+                pool_owners.remember(tree)
             if not problems:
                 return tree
         if time.monotonic() >= deadline:
