@@ -1,0 +1,383 @@
+"""Drift repair: bring every placed load balancer back to what Octavia says, on every node.
+
+LoxiLB keeps nothing across a restart and anyone with API access can change rules, so the
+leader periodically compares each load balancer's Octavia tree with what its LoxiLB group
+holds and repairs the difference with the same ``Reconciler`` every job uses; there is no
+second code path for drift.
+
+One cycle over a group:
+
+1. read every node's rules and probes **once** and partition the rules by VIP;
+2. list the group's placements (after the read, so a rule a job wrote before the read has
+   its placement visible here and is never taken for an orphan);
+3. per load balancer: read its tree through the driver-agent, translate, and plan against
+   the partitioned rules without any call to LoxiLB; an empty plan on every node means the
+   load balancer is in sync and costs nothing more;
+4. only load balancers with something to do are converged, under their per-LB lock taken
+   without waiting (a busy lock means a job is converging it anyway), re-reading the tree
+   inside the lock;
+5. rules carrying our name prefix on a VIP that belongs to no load balancer placed on the
+   group are deleted (never a rule without our prefix).
+
+A resync never pushes a status to Octavia: a repaired load balancer was ACTIVE before and
+stays so, and a failed repair is logged and retried next cycle instead of flapping the load
+balancer to ERROR.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from octavia_loxilb.db import api as db_api
+from octavia_loxilb.db.session import session_scope
+from octavia_loxilb.loxilb.interface import LoxiLBNodeAPI
+from octavia_loxilb.loxilb.models import EndpointProbe, LoadBalancerRule, RuleKey, canonical_ip
+from octavia_loxilb.reconcile.apply import ConvergeResult, Reconciler
+from octavia_loxilb.reconcile.desired import DesiredState, TranslateSettings
+from octavia_loxilb.reconcile.plan import partition_by_vip, plan
+from octavia_loxilb.reconcile.steps import describe
+from octavia_loxilb.reconcile.translate import translate
+from octavia_loxilb.worker import octavia_reader
+from octavia_loxilb.worker.locking import LockTimeout
+
+LOG = logging.getLogger(__name__)
+
+LOCK_WAIT = 0.05
+"""Seconds a resync waits for a load balancer's lock: a held lock means a job is on it."""
+
+IN_SYNC = "in-sync"
+REPAIRED = "repaired"
+DRIFTED = "drifted"
+"""Dry run: something would change."""
+BUSY = "busy"
+FAILED = "failed"
+GONE = "gone"
+UNREADABLE = "unreadable"
+
+
+@dataclasses.dataclass
+class LoadBalancerSync:
+    """What one cycle found and did for one load balancer."""
+
+    loadbalancer_id: str
+    state: str
+    steps: list[str] = dataclasses.field(default_factory=list)
+    """Planned steps, ``"<node>: <step>"``."""
+    error: str | None = None
+    converge: ConvergeResult | None = None
+    desired: DesiredState | None = None
+
+
+@dataclasses.dataclass
+class NodeSnapshot:
+    """One node's rules and probes as read at the start of a cycle."""
+
+    api: LoxiLBNodeAPI
+    rules_by_vip: dict[str, list[LoadBalancerRule]] = dataclasses.field(default_factory=dict)
+    probes: list[EndpointProbe] = dataclasses.field(default_factory=list)
+    error: str | None = None
+
+    def rules_for(self, vips: Iterable[str]) -> list[LoadBalancerRule]:
+        return [rule for vip in vips for rule in self.rules_by_vip.get(vip, ())]
+
+
+@dataclasses.dataclass
+class GroupReport:
+    """One cycle over one LoxiLB group."""
+
+    group: str
+    loadbalancers: list[LoadBalancerSync] = dataclasses.field(default_factory=list)
+    orphans: list[str] = dataclasses.field(default_factory=list)
+    """Orphan rules deleted (or, in a dry run, to delete): ``"<node>: <name> <key>"``."""
+    node_errors: dict[str, str] = dataclasses.field(default_factory=dict)
+    expected: dict[str, frozenset[RuleKey]] = dataclasses.field(default_factory=dict)
+    """Per node: the keys of our rules that must be there after this cycle."""
+    seconds: float = 0.0
+
+    def count(self, state: str) -> int:
+        return sum(1 for lb in self.loadbalancers if lb.state == state)
+
+
+Progress = Callable[[LoadBalancerSync], None]
+
+
+def _tree(library: Any, loadbalancer_id: str) -> dict[str, Any] | None:
+    lb = library.get_loadbalancer(loadbalancer_id)
+    if lb is None:
+        return None
+    rendered: dict[str, Any] = lb.to_dict(recurse=True, render_unsets=True)
+    return rendered
+
+
+class Resyncer:
+    """Runs resync cycles; one cycle at a time per process (periodic and triggered alike)."""
+
+    def __init__(
+        self,
+        conf: Any,
+        *,
+        engine: Any,
+        placer: Any,
+        locks: Any,
+        library: Callable[[], Any] | None = None,
+        settings: TranslateSettings | None = None,
+        busy: Callable[[], set[str]] | None = None,
+        threads: int | None = None,
+    ) -> None:
+        self.conf = conf
+        self.engine = engine
+        self.placer = placer
+        self.locks = locks
+        self.library = library or (lambda: octavia_reader.driver_library(conf))
+        self.settings = settings or TranslateSettings.from_conf(conf)
+        self.busy = busy or (lambda: set())
+        """Load balancers with a job in flight (the journal): left to that job."""
+        self.threads = threads or conf.loxilb.resync_threads
+        self._cycle = threading.Lock()
+        self.last: dict[str, GroupReport] = {}
+        """Group id → the last cycle's report (the restart detector reads ``expected``)."""
+
+    # -- entry points ---------------------------------------------------------------------
+
+    def groups(self) -> list[db_api.Group]:
+        """Groups that hold at least one placed load balancer."""
+        with session_scope(self.engine) as session:
+            placements = db_api.list_placements(session)
+        seen: dict[str, db_api.Group] = {}
+        for placement in placements:
+            seen.setdefault(placement.group.id, placement.group)
+        return list(seen.values())
+
+    def run(self, *, group_ids: Iterable[str] | None = None,
+            loadbalancer_ids: Iterable[str] | None = None, dry_run: bool = False,
+            progress: Progress | None = None) -> list[GroupReport]:
+        """One cycle over the given groups (default: every group with placements).
+
+        ``loadbalancer_ids`` restricts the cycle to those load balancers and skips the
+        orphan sweep (which needs every load balancer of the group).
+        """
+        wanted = set(group_ids) if group_ids is not None else None
+        only = set(loadbalancer_ids) if loadbalancer_ids is not None else None
+        with self._cycle:
+            reports = []
+            for group in self.groups():
+                if wanted is not None and group.id not in wanted:
+                    continue
+                report = self._group(group, only, dry_run, progress)
+                if not dry_run and only is None:
+                    self.last[group.id] = report
+                reports.append(report)
+            return reports
+
+    def __call__(self) -> None:
+        """The periodic task: one full cycle, logged."""
+        for report in self.run():
+            self._log(report)
+
+    # -- one group ------------------------------------------------------------------------
+
+    def _group(self, group: db_api.Group, only: set[str] | None, dry_run: bool,
+               progress: Progress | None) -> GroupReport:
+        started = time.monotonic()
+        report = GroupReport(group=group.name)
+        snapshots = [self._snapshot(api) for api in self.placer.nodes(group)]
+        for snap in snapshots:
+            if snap.error:
+                report.node_errors[snap.api.node] = snap.error
+        with session_scope(self.engine) as session:
+            placements = db_api.list_placements(session, group.id)
+        if only is not None:
+            placements = [p for p in placements if p.loadbalancer_id in only]
+        busy = self.busy()
+        library = self.library()
+
+        def one(placement: db_api.Placement) -> LoadBalancerSync:
+            result = self._loadbalancer(placement, snapshots, library, busy, dry_run)
+            if progress is not None:
+                progress(result)
+            return result
+
+        with ThreadPoolExecutor(max_workers=self.threads,
+                                thread_name_prefix="loxilb-resync") as pool:
+            report.loadbalancers = list(pool.map(one, placements))
+        if only is None:
+            report.orphans = self._orphans(placements, report.loadbalancers, snapshots,
+                                           dry_run)
+        report.expected = self._expected(report.loadbalancers, snapshots)
+        report.seconds = time.monotonic() - started
+        return report
+
+    @staticmethod
+    def _snapshot(api: LoxiLBNodeAPI) -> NodeSnapshot:
+        snap = NodeSnapshot(api)
+        try:
+            snap.rules_by_vip = partition_by_vip(api.list_rules())
+            snap.probes = api.list_endpoint_probes()
+        except Exception as exc:  # an unreachable node is skipped this cycle
+            snap.error = f"read failed: {exc}"
+        return snap
+
+    def _loadbalancer(self, placement: db_api.Placement, snapshots: Sequence[NodeSnapshot],
+                      library: Any, busy: set[str], dry_run: bool) -> LoadBalancerSync:
+        lb_id = placement.loadbalancer_id
+        try:
+            tree = _tree(library, lb_id)
+        except Exception as exc:
+            return LoadBalancerSync(lb_id, UNREADABLE, error=f"driver-agent read failed: {exc}")
+        if tree is None:
+            return self._gone(placement, dry_run)
+        try:
+            desired = translate(tree, settings=self.settings)
+        except Exception as exc:
+            return LoadBalancerSync(lb_id, FAILED, error=f"translation failed: {exc}")
+        result = LoadBalancerSync(lb_id, IN_SYNC, desired=desired)
+        if lb_id in busy and not dry_run:
+            result.state, result.error = BUSY, "a job is running on it"
+            return result
+        reachable = [s for s in snapshots if s.error is None]
+        for snap in reachable:
+            node_plan = plan(desired, snap.rules_for(desired.vips), snap.probes,
+                             scope=desired.scope)
+            result.steps += [f"{snap.api.node}: {describe(s)}" for s in node_plan.steps]
+        if len(reachable) < len(snapshots):
+            result.error = "nodes unreachable: " + ", ".join(
+                s.api.node for s in snapshots if s.error)
+        if not result.steps:
+            return result
+        if dry_run:
+            result.state = DRIFTED
+            return result
+        return self._repair(result, placement)
+
+    def _repair(self, found: LoadBalancerSync, placement: db_api.Placement) -> LoadBalancerSync:
+        """Converge under the load balancer's lock, from a tree read inside it."""
+        lb_id = placement.loadbalancer_id
+        try:
+            with self.locks.hold(lb_id, timeout=LOCK_WAIT):
+                tree = _tree(self.library(), lb_id)
+                if tree is None:
+                    return self._gone(placement, dry_run=False, locked=True)
+                desired = translate(tree, settings=self.settings)
+                converge = Reconciler(
+                    self.placer.nodes(placement.group),
+                    threads=self.conf.loxilb.reconcile_node_threads,
+                ).converge(desired)
+        except LockTimeout:
+            found.state = BUSY
+            found.error = "a job holds its lock"
+            return found
+        except Exception as exc:
+            LOG.exception("Resync of load balancer %s failed", lb_id)
+            found.state = FAILED
+            found.error = f"{type(exc).__name__}: {exc}"
+            return found
+        found.converge = converge
+        found.desired = desired
+        errors = [f"{n.node}: {n.error}" for n in converge.nodes if n.error]
+        errors += [f"listener {lid}: {lr.error}" for lid, lr in converge.listeners.items()
+                   if not lr.verified and lid not in desired.listener_errors]
+        if errors:
+            found.state = FAILED
+            found.error = "; ".join(errors)
+        else:
+            found.state = REPAIRED
+        return found
+
+    def _gone(self, placement: db_api.Placement, dry_run: bool,
+              locked: bool = False) -> LoadBalancerSync:
+        """Octavia no longer has it: forget the placement (its rules become orphans)."""
+        lb_id = placement.loadbalancer_id
+        result = LoadBalancerSync(lb_id, GONE)
+        if dry_run:
+            return result
+        try:
+            if locked:
+                self.placer.forget(lb_id)
+            else:
+                with self.locks.hold(lb_id, timeout=LOCK_WAIT):
+                    self.placer.forget(lb_id)
+        except LockTimeout:
+            result.state = BUSY
+        except Exception as exc:
+            result.error = f"forgetting the placement failed: {exc}"
+        return result
+
+    def _orphans(self, placements: Sequence[db_api.Placement],
+                 results: Sequence[LoadBalancerSync], snapshots: Sequence[NodeSnapshot],
+                 dry_run: bool) -> list[str]:
+        """Delete our rules on VIPs no placed load balancer owns; returns what was found."""
+        known: set[str] = set()
+        for placement, result in zip(placements, results, strict=True):
+            if result.state == GONE:
+                continue
+            if result.desired is None:
+                # Its additional VIPs are unknown: deleting anything now could hit them.
+                LOG.info("Orphan sweep skipped: load balancer %s is %s", result.loadbalancer_id,
+                         result.state)
+                return []
+            if result.desired is not None:
+                known |= set(result.desired.vips)
+            if placement.vip_address:
+                known.add(canonical_ip(placement.vip_address))
+        prefix = self.settings.name_prefix
+        found: list[str] = []
+        for snap in snapshots:
+            if snap.error is not None:
+                continue
+            for vip, rules in sorted(snap.rules_by_vip.items()):
+                if vip in known:
+                    continue
+                for rule in rules:
+                    if not rule.name.startswith(prefix):
+                        continue
+                    found.append(f"{snap.api.node}: delete rule {rule.name} {rule.key}")
+                    if dry_run:
+                        continue
+                    try:
+                        snap.api.delete_rule(rule.key)
+                    except Exception as exc:
+                        LOG.warning("Deleting orphan rule %s on %s failed: %s", rule.name,
+                                    snap.api.node, exc)
+        return found
+
+    @staticmethod
+    def _expected(results: Sequence[LoadBalancerSync],
+                  snapshots: Sequence[NodeSnapshot]) -> dict[str, frozenset[RuleKey]]:
+        keys: set[RuleKey] = set()
+        for result in results:
+            if result.state in (IN_SYNC, REPAIRED) and result.desired is not None:
+                keys |= {rule.key for rule in result.desired.rules}
+        return {snap.api.node: frozenset(keys) for snap in snapshots}
+
+    @staticmethod
+    def _log(report: GroupReport) -> None:
+        drifted = [lb for lb in report.loadbalancers if lb.state in (REPAIRED, FAILED)]
+        level = logging.INFO if drifted or report.orphans or report.node_errors else (
+            logging.DEBUG)
+        LOG.log(level, "Resync of group %s: %d load balancers, %d repaired, %d failed, "
+                "%d busy, %d orphan rules, %d nodes unreachable in %.2fs", report.group,
+                len(report.loadbalancers), report.count(REPAIRED), report.count(FAILED),
+                report.count(BUSY), len(report.orphans), len(report.node_errors),
+                report.seconds)
+        for lb in drifted:
+            LOG.info("Resync of %s: %s%s; %s", lb.loadbalancer_id, lb.state,
+                     f" ({lb.error})" if lb.error else "", "; ".join(lb.steps))
+
+
+def make_task(context: Any) -> Callable[[], None]:
+    """Periodic-runner factory: a fresh ``Resyncer`` per election (shared with the restart
+    detector through ``context.extras['resyncer']``)."""
+    from octavia_loxilb.worker.journal import JobJournal
+
+    journal = JobJournal(context.engine, owner="resync")
+    resyncer = Resyncer(context.conf, engine=context.engine, placer=context.placer,
+                        locks=context.locks, library=context.library,
+                        busy=journal.running_loadbalancers)
+    context.extras["resyncer"] = resyncer
+    return resyncer
