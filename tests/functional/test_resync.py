@@ -59,11 +59,12 @@ def build(n: int, ports: tuple[int, ...] = (8081, 8082), monitor: bool = False,
           listener_port: int = 80) -> dm.LoadBalancer:
     """LB ``n``: one TCP listener, a pool with a member per port, optionally a TCP monitor."""
     lid, pid = lb_id(n), f"44444444-4444-4444-8444-{n:012d}"
-    members = [dm.Member(member_id=f"55555555-5555-4555-8555-{n:06d}{i:06d}", pool_id=pid, address=BACKEND,
-                         protocol_port=port, weight=1, admin_state_up=True, backup=False)
+    members = [dm.Member(member_id=f"55555555-5555-4555-8555-{n:06d}{i:06d}", pool_id=pid,
+                         address=BACKEND, protocol_port=port, weight=1, admin_state_up=True,
+                         backup=False)
                for i, port in enumerate(ports)]
-    monitor_obj = dm.HealthMonitor(healthmonitor_id=f"66666666-6666-4666-8666-{n:012d}", pool_id=pid,
-                                   type="TCP", delay=3, timeout=1, max_retries=2,
+    monitor_obj = dm.HealthMonitor(healthmonitor_id=f"66666666-6666-4666-8666-{n:012d}",
+                                   pool_id=pid, type="TCP", delay=3, timeout=1, max_retries=2,
                                    max_retries_down=2, admin_state_up=True) if monitor else None
     pool = dm.Pool(pool_id=pid, loadbalancer_id=lid, protocol="TCP",
                    lb_algorithm="ROUND_ROBIN", admin_state_up=True, members=members,
