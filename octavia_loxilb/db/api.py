@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-from collections.abc import Sequence
+import json
+from collections.abc import Mapping, Sequence
 
 import sqlalchemy as sa
 from sqlalchemy import orm
@@ -162,3 +163,35 @@ def list_placements(session: orm.Session, group_id: str | None = None) -> list[P
     if group_id is not None:
         query = query.where(models.LBPlacement.group_id == group_id)
     return [_placement(r) for r in session.scalars(query)]
+
+
+@dataclasses.dataclass(frozen=True)
+class ListenerNodeCounters:
+    """Persisted counter state of one listener on one LoxiLB node (see ``stats.py``)."""
+
+    listener_id: str
+    node_url: str
+    base_bytes: int = 0
+    last_raw: Mapping[str, int] = dataclasses.field(default_factory=dict)
+    total_connections: int = 0
+
+
+def list_listener_counters(session: orm.Session) -> list[ListenerNodeCounters]:
+    return [
+        ListenerNodeCounters(r.listener_id, r.node_url, r.base_bytes,
+                             json.loads(r.last_raw or "{}"), r.total_connections)
+        for r in session.scalars(sa.select(models.ListenerStatsOffset))
+    ]
+
+
+def save_listener_counters(session: orm.Session, counters: ListenerNodeCounters) -> None:
+    """Insert or replace one listener's counter state on one node."""
+    row = session.get(models.ListenerStatsOffset, (counters.listener_id, counters.node_url))
+    if row is None:
+        row = models.ListenerStatsOffset(listener_id=counters.listener_id,
+                                         node_url=counters.node_url)
+        session.add(row)
+    row.base_bytes = counters.base_bytes
+    row.last_raw = json.dumps(dict(counters.last_raw), sort_keys=True)
+    row.total_connections = counters.total_connections
+    session.flush()

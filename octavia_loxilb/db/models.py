@@ -173,3 +173,25 @@ class Certificate(Base):
         sa.CheckConstraint("kind IN ('ca', 'client', 'server')",
                            name="ck_appliance_certificates_kind"),
     )
+
+
+class ListenerStatsOffset(Base):
+    """What a listener's LoxiLB counters on one node added up to, so totals never go back.
+
+    LoxiLB's per-endpoint byte counters restart at 0 when the node restarts or an endpoint
+    leaves its slot. ``last_raw`` holds the raw counter last seen per endpoint (JSON,
+    ``"<vip>|<ip>:<port>" → bytes``); when one drops or vanishes its last value moves into
+    ``base_bytes``. The listener's total on the node is ``base_bytes`` plus the current raw
+    counters; ``total_connections`` is accumulated the same way from new conntrack flows.
+    """
+
+    __tablename__ = "loxilb_listener_stats"
+
+    listener_id: orm.Mapped[str] = orm.mapped_column(sa.String(36), primary_key=True)
+    node_url: orm.Mapped[str] = orm.mapped_column(sa.String(255), primary_key=True)
+    base_bytes: orm.Mapped[int] = orm.mapped_column(sa.BigInteger, default=0)
+    last_raw: orm.Mapped[str] = orm.mapped_column(sa.Text, default="{}")
+    total_connections: orm.Mapped[int] = orm.mapped_column(sa.BigInteger, default=0)
+    updated_at: orm.Mapped[datetime.datetime] = orm.mapped_column(
+        sa.DateTime, default=_now, onupdate=_now
+    )

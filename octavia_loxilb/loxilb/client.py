@@ -144,6 +144,11 @@ class LoxiLBClient:
     def version(self) -> models.Version:
         return models.Version.from_wire(self._get("/version", authenticate=False))
 
+    def list_conntrack(self) -> list[models.ConntrackEntry]:
+        """GET /config/conntrack/all: every tracked flow (§8.4)."""
+        body = self._get("/config/conntrack/all") or {}
+        return [models.ConntrackEntry.from_wire(entry) for entry in body.get("ctAttr") or ()]
+
     def list_rules(self) -> list[models.LoadBalancerRule]:
         body = self._get("/config/loadbalancer/all") or {}
         return [models.LoadBalancerRule.from_wire(entry) for entry in body.get("lbAttr") or ()]

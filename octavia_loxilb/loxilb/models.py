@@ -416,3 +416,34 @@ class Version:
     @classmethod
     def from_wire(cls, data: dict[str, Any]) -> Version:
         return cls(version=data.get("version", ""), build_info=data.get("buildInfo", ""))
+
+
+@dataclasses.dataclass(frozen=True)
+class ConntrackEntry:
+    """One tracked flow from GET /config/conntrack/all (API-NOTES §8.4); output only."""
+
+    ident: str
+    serv_name: str
+    protocol: str
+    source_ip: str
+    source_port: int
+    destination_ip: str
+    destination_port: int
+    state: str = ""
+    packets: int = 0
+    bytes: int = 0
+
+    @classmethod
+    def from_wire(cls, data: dict[str, Any]) -> ConntrackEntry:
+        return cls(
+            ident=str(data.get("ident", "")),
+            serv_name=str(data.get("servName") or "-"),
+            protocol=str(data.get("protocol", "")),
+            source_ip=str(data.get("sourceIP", "")),
+            source_port=int(data.get("sourcePort") or 0),
+            destination_ip=str(data.get("destinationIP", "")),
+            destination_port=int(data.get("destinationPort") or 0),
+            state=str(data.get("conntrackState", "")),
+            packets=int(data.get("packets") or 0),
+            bytes=int(data.get("bytes") or 0),
+        )

@@ -20,7 +20,7 @@ from octavia_loxilb.common.jobs import Job
 from octavia_loxilb.db import migrations
 from octavia_loxilb.db.session import get_engine
 from octavia_loxilb.driver.rpc import RPC_NAMESPACE, RPC_VERSION
-from octavia_loxilb.worker import octavia_reader
+from octavia_loxilb.worker import health, octavia_reader, stats
 from octavia_loxilb.worker.endpoints import WorkerEndpoint
 from octavia_loxilb.worker.locking import LoadBalancerLocks
 from octavia_loxilb.worker.periodic import PeriodicRunner, TaskContext
@@ -38,6 +38,8 @@ oslo_messaging.set_transport_defaults(control_exchange=CONTROL_EXCHANGE)
 
 def register_periodic_tasks(runner: PeriodicRunner) -> None:
     """The leader-only periodic tasks, each with the ``[loxilb]`` option of its interval."""
+    runner.register("health", "health_interval", health.make_poller)
+    runner.register("stats", "stats_interval", stats.make_poller)
 
 
 def rpc_target(conf: Any, host: str) -> oslo_messaging.Target:
