@@ -14,6 +14,7 @@ import oslo_messaging
 
 from octavia_loxilb.common.jobs import Job
 from octavia_loxilb.driver.rpc import RPC_NAMESPACE, RPC_VERSION
+from octavia_loxilb.worker.journal import JobJournal
 
 LOG = logging.getLogger(__name__)
 
@@ -23,8 +24,9 @@ class WorkerEndpoint:
 
     target = oslo_messaging.Target(namespace=RPC_NAMESPACE, version=RPC_VERSION)
 
-    def __init__(self, run: Callable[[Job], Any]) -> None:
+    def __init__(self, run: Callable[[Job], Any], journal: JobJournal | None = None) -> None:
         self._run = run
+        self._journal = journal
 
     def run_job(self, ctxt: Any, job: dict[str, Any]) -> None:
         """Run one job; nothing is returned (it is a cast) and nothing may escape."""
@@ -34,7 +36,14 @@ class WorkerEndpoint:
             LOG.exception("Dropping a malformed job: %r", job)
             return
         LOG.info("Job %s on %s %s received", parsed.op, *parsed.subject)
+        # Journaled until its status push, so the sweeper can finish it if we die mid-job.
+        entry = self._journal.record(parsed) if self._journal else None
         try:
-            self._run(parsed)
+            result = self._run(parsed)
         except Exception:
             LOG.exception("Job %s on %s %s crashed", parsed.op, *parsed.subject)
+            return
+        if entry is not None and self._journal is not None:
+            ran = getattr(result, "job", parsed)
+            self._journal.finish(entry, loadbalancer_id=ran.loadbalancer_id,
+                                 result=getattr(result, "reason", ""))

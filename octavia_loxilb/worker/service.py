@@ -20,8 +20,9 @@ from octavia_loxilb.common.jobs import Job
 from octavia_loxilb.db import migrations
 from octavia_loxilb.db.session import get_engine
 from octavia_loxilb.driver.rpc import RPC_NAMESPACE, RPC_VERSION
-from octavia_loxilb.worker import health, octavia_reader, stats
+from octavia_loxilb.worker import health, octavia_reader, restart_detect, resync, stats, sweeper
 from octavia_loxilb.worker.endpoints import WorkerEndpoint
+from octavia_loxilb.worker.journal import JobJournal
 from octavia_loxilb.worker.locking import LoadBalancerLocks
 from octavia_loxilb.worker.periodic import PeriodicRunner, TaskContext
 from octavia_loxilb.worker.placement import Placer
@@ -40,6 +41,9 @@ def register_periodic_tasks(runner: PeriodicRunner) -> None:
     """The leader-only periodic tasks, each with the ``[loxilb]`` option of its interval."""
     runner.register("health", "health_interval", health.make_poller)
     runner.register("stats", "stats_interval", stats.make_poller)
+    runner.register("resync", "resync_interval", resync.make_task)
+    runner.register("restart_check", "restart_check_interval", restart_detect.make_task)
+    runner.register("sweeper", "sweep_interval", sweeper.make_task)
 
 
 def rpc_target(conf: Any, host: str) -> oslo_messaging.Target:
@@ -70,6 +74,8 @@ class WorkerService:
             TaskContext(conf=conf, engine=self.engine, placer=self.placer, locks=self.locks,
                         library=lambda: octavia_reader.driver_library(conf)),
             member_id=self.member_id)
+        self.journal = JobJournal(self.engine, self.member_id)
+        self.periodic.context.extras.update(journal=self.journal)
         register_periodic_tasks(self.periodic)
 
     @property
@@ -87,8 +93,10 @@ class WorkerService:
             self._transport = oslo_messaging.get_rpc_transport(self.conf)
         self.server = oslo_messaging.get_rpc_server(
             self._transport, rpc_target(self.conf, self.host),
-            [WorkerEndpoint(self._run_job)], executor="threading")
+            [WorkerEndpoint(self._run_job, self.journal)], executor="threading")
         self.server.start(override_pool_size=self.conf.loxilb.worker_threads)
+        self.journal.start_heartbeat(self.conf.loxilb.job_heartbeat_interval)
+        self.periodic.context.extras.update(runner=self.runner)
         self.periodic.start()
         LOG.info("octavia-loxilb worker %s serving topic %s with %d job threads",
                  self.member_id, self.conf.loxilb.rpc_topic, self.conf.loxilb.worker_threads)
@@ -114,6 +122,7 @@ class WorkerService:
             self.server.wait()
             self.server = None
         self.periodic.stop()
+        self.journal.stop_heartbeat()
         self.locks.stop()
         self.placer.close()
         if self._own_transport and self._transport is not None:
