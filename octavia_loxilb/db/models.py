@@ -195,3 +195,16 @@ class ListenerStatsOffset(Base):
     updated_at: orm.Mapped[datetime.datetime] = orm.mapped_column(
         sa.DateTime, default=_now, onupdate=_now
     )
+
+
+class ApplianceMemberSubnet(Base):
+    """A member subnet one load balancer needs on its appliance group: the group's interface
+    on that subnet stays attached while any load balancer of the group still needs it."""
+
+    __tablename__ = "appliance_member_subnets"
+
+    loadbalancer_id: orm.Mapped[str] = orm.mapped_column(sa.String(36), primary_key=True)
+    subnet_id: orm.Mapped[str] = orm.mapped_column(sa.String(36), primary_key=True)
+    group_id: orm.Mapped[str] = orm.mapped_column(
+        sa.String(36), sa.ForeignKey("loxilb_groups.id", ondelete="CASCADE"), index=True
+    )

@@ -82,9 +82,22 @@ def upgrade() -> None:
         mysql_engine="InnoDB",
     )
     op.create_index("ix_appliance_certificates_kind", "appliance_certificates", ["kind"])
+    op.create_table(
+        "appliance_member_subnets",
+        sa.Column("loadbalancer_id", sa.String(36), primary_key=True),
+        sa.Column("subnet_id", sa.String(36), primary_key=True),
+        sa.Column("group_id", sa.String(36),
+                  sa.ForeignKey("loxilb_groups.id", ondelete="CASCADE",
+                                name="fk_appliance_member_subnets_group_id"),
+                  nullable=False),
+        mysql_engine="InnoDB",
+    )
+    op.create_index("ix_appliance_member_subnets_group_id", "appliance_member_subnets",
+                    ["group_id"])
 
 
 def downgrade() -> None:
+    op.drop_table("appliance_member_subnets")
     op.drop_table("appliance_certificates")
     op.drop_table("appliance_ports")
     op.drop_table("appliances")

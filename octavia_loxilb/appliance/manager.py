@@ -1,0 +1,115 @@
+"""The appliance side of a job: make sure a load balancer's appliances exist and carry its
+VIP and member networks before its rules are converged, and take them down after its last
+load balancer is gone. Called by the worker's ``JobRunner`` under the load balancer's lock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable, Collection, Mapping
+from typing import Any
+
+import sqlalchemy as sa
+
+from octavia_loxilb.appliance import flows, groups
+from octavia_loxilb.appliance.services import Services
+from octavia_loxilb.appliance.tasks import network
+from octavia_loxilb.db import api as db_api
+from octavia_loxilb.db.session import session_scope
+
+LOG = logging.getLogger(__name__)
+
+GroupLock = Callable[[str], contextlib.AbstractContextManager[Any]]
+
+
+def _no_lock(_name: str) -> contextlib.AbstractContextManager[Any]:
+    return contextlib.nullcontext()
+
+
+class ApplianceManager:
+    """Appliance groups for load balancers whose flavor says ``deployment: appliance``."""
+
+    def __init__(self, services: Services, engine: sa.Engine,
+                 group_lock: GroupLock = _no_lock) -> None:
+        self.services = services
+        self.engine = engine
+        self.group_lock = group_lock
+
+    def _placement(self, loadbalancer_id: str) -> db_api.Placement | None:
+        with session_scope(self.engine) as session:
+            return db_api.get_placement(session, loadbalancer_id)
+
+    def _group(self, group_id: str) -> db_api.Group:
+        with session_scope(self.engine) as session:
+            group = db_api.get_group(session, group_id)
+        assert group is not None
+        return group
+
+    def ensure(self, loadbalancer_id: str, tree: Mapping[str, Any],
+               leaving: Collection[str] = ()) -> db_api.Group:
+        """The load balancer's ready appliance group, built or joined on first sight; its
+        VIP allowed on the appliance ports and its member subnets attached."""
+        vip = str(tree.get("vip_address") or "")
+        subnets = groups.member_subnets(tree, leaving)
+        placement = self._placement(loadbalancer_id)
+        if placement is not None:
+            group_id = placement.group.id
+            with self.group_lock(f"appliance-group-{group_id}"):
+                self.services.store.set_member_subnets(group_id, loadbalancer_id, subnets)
+                flows.attach(self.services, group_id, vip)
+                network.detach_unused_member_networks(self.services, group_id)
+            return self._group(group_id)
+        spec = groups.spec_for(tree, self.services.conf)
+        group_id = groups.choose_group(self.services.store, spec, self.services.conf)
+        created = group_id is None
+        if group_id is None:
+            shared = self.services.opts.group_sharing == "shared"
+            results = flows.create_group(self.services, spec, shared,
+                                         tree.get("vip_subnet_id"))
+            group_id = str(results["group_id"])
+            LOG.info("Built appliance group %s for load balancer %s (boot %s s, ready %s s)",
+                     group_id, loadbalancer_id,
+                     _timings(results, "boot_seconds"), _timings(results, "ready_seconds"))
+        try:
+            with self.group_lock(f"appliance-group-{group_id}"):
+                with session_scope(self.engine) as session:
+                    db_api.create_placement(session, loadbalancer_id, group_id, vip or None)
+                self.services.store.set_member_subnets(group_id, loadbalancer_id, subnets)
+                flows.attach(self.services, group_id, vip)
+        except Exception:
+            LOG.exception("Attaching load balancer %s to appliance group %s failed",
+                          loadbalancer_id, group_id)
+            self._drop(loadbalancer_id, group_id, vip, destroy_if_empty=created)
+            raise
+        return self._group(group_id)
+
+    def release(self, loadbalancer_id: str) -> None:
+        """After the load balancer's rules are gone: its VIP and member networks leave the
+        appliances, its placement is dropped, and an emptied group is destroyed."""
+        placement = self._placement(loadbalancer_id)
+        if placement is None:
+            return
+        self._drop(loadbalancer_id, placement.group.id, placement.vip_address or "",
+                   destroy_if_empty=True)
+
+    def _drop(self, loadbalancer_id: str, group_id: str, vip: str,
+              destroy_if_empty: bool) -> None:
+        with self.group_lock(f"appliance-group-{group_id}"):
+            if vip:
+                network.remove_vip_address_pairs(self.services, group_id, vip)
+            self.services.store.set_member_subnets(group_id, loadbalancer_id, ())
+            with session_scope(self.engine) as session:
+                db_api.delete_placement(session, loadbalancer_id)
+            if destroy_if_empty and self.services.store.placement_count(group_id) == 0:
+                LOG.info("Destroying appliance group %s: its last load balancer is gone",
+                         group_id)
+                flows.destroy_group(self.services, group_id)
+            else:
+                network.detach_unused_member_networks(self.services, group_id)
+
+
+def _timings(results: Mapping[str, Any], prefix: str) -> str:
+    values = [f"{v:.1f}" for k, v in sorted(results.items())
+              if k.startswith(prefix) and isinstance(v, float)]
+    return "/".join(values) or "-"
