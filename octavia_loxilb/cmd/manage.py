@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from oslo_config import cfg
 
+from octavia_loxilb.cmd import manage_lb
 from octavia_loxilb.conf import register_opts
 from octavia_loxilb.db import migrations, session
 
@@ -19,6 +20,7 @@ def _add_db_commands(subparsers: argparse._SubParsersAction) -> None:
     upgrade = actions.add_parser("upgrade", help="apply migrations up to a revision")
     upgrade.add_argument("revision", nargs="?", default="head")
     actions.add_parser("current", help="print the schema's revision and the code's head")
+    manage_lb.add_commands(subparsers)
 
 
 def _conf(argv: Sequence[str]) -> cfg.ConfigOpts:
@@ -32,6 +34,8 @@ def _conf(argv: Sequence[str]) -> cfg.ConfigOpts:
 
 def main(argv: Sequence[str] | None = None) -> int:
     conf = _conf(sys.argv[1:] if argv is None else argv)
+    if conf.category.name == "lb":
+        return manage_lb.run(conf)
     engine = session.create_engine(conf.loxilb_database.connection)
     try:
         if conf.category.action == "upgrade":
