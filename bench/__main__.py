@@ -21,6 +21,7 @@ BENCHMARKS = {
     "time_to_active": "bench.time_to_active",
     "job_phases": "bench.job_phases",
     "provider_latency": "bench.provider_latency",
+    "calls_per_op": "bench.calls_per_op",
 }
 
 

@@ -1,7 +1,8 @@
 """Converge every LoxiLB node of a load balancer to its desired state, then prove it.
 
 Per node: read (rules + probes), plan, apply the steps in order (stopping at the first
-failure: later steps may depend on it), read back and verify. Nodes are independent, so
+failure: later steps may depend on it), read back (rules; probes too when a probe was
+written) and verify. Nodes are independent, so
 they run concurrently on a small thread pool.
 """
 
@@ -98,6 +99,7 @@ class _Counted:
     def __init__(self, api: LoxiLBNodeAPI, result: NodeResult) -> None:
         self.api = api
         self.result = result
+        self.probe_writes = 0
 
     def post(self, rule: LoadBalancerRule) -> None:
         self.result.writes += 1
@@ -110,11 +112,25 @@ class _Counted:
 
     def probe(self, probe: EndpointProbe) -> None:
         self.result.writes += 1
+        self.probe_writes += 1
         self.api.set_endpoint_probe(probe)
 
     def read(self) -> tuple[list[LoadBalancerRule], list[EndpointProbe]]:
         self.result.reads += 2
         return self.api.list_rules(), self.api.list_endpoint_probes()
+
+    def read_back(
+        self, probes_before: list[EndpointProbe]
+    ) -> tuple[list[LoadBalancerRule], list[EndpointProbe]]:
+        """The state to verify: rules always re-read; probes only if this run wrote one.
+
+        Probes nobody wrote are what the first read showed (the plan judged them by it),
+        so a second GET of them proves nothing about this run's writes and costs a call.
+        """
+        if self.probe_writes:
+            return self.read()
+        self.result.reads += 1
+        return self.api.list_rules(), probes_before
 
     def run(self, step: Step) -> None:
         match step:
@@ -182,7 +198,7 @@ class Reconciler:
                 break
             result.applied += 1
         try:
-            rules, probes = calls.read()
+            rules, probes = calls.read_back(probes)
         except Exception as exc:
             result.error = result.error or f"read-back failed: {exc}"
             return result
