@@ -61,9 +61,11 @@ class ApplianceManager:
                 network.detach_unused_member_networks(self.services, group_id)
             return self._group(group_id)
         spec = groups.spec_for(tree, self.services.conf)
-        group_id = groups.choose_group(self.services.store, spec, self.services.conf)
-        created = group_id is None
-        if group_id is None:
+        chosen = groups.choose_group(self.services.store, spec, self.services.conf)
+        created = chosen is None
+        if chosen is not None:
+            group_id = chosen
+        else:
             shared = self.services.opts.group_sharing == "shared"
             results = flows.create_group(self.services, spec, shared,
                                          tree.get("vip_subnet_id"))

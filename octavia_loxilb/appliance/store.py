@@ -8,7 +8,7 @@ Results are frozen records (nothing lazy-loads after the session closes).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 import sqlalchemy as sa
 
@@ -205,7 +205,7 @@ class ApplianceStore:
     # -- member subnets ----------------------------------------------------------------------
 
     def set_member_subnets(self, group_id: str, loadbalancer_id: str,
-                           subnet_ids: Sequence[str]) -> None:
+                           subnet_ids: Collection[str]) -> None:
         """What one load balancer needs now (replaces its previous set)."""
         with session_scope(self.engine) as session:
             session.execute(sa.delete(models.ApplianceMemberSubnet).where(

@@ -1,0 +1,257 @@
+"""Appliance lifecycle flows against emulated appliances (``appliance_cloud.FakeCloud``):
+what a create builds, that every failure leaves nothing behind, shared groups, member
+networks, ACTIVE_STANDBY."""
+
+from __future__ import annotations
+
+import pathlib
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from oslo_config import cfg
+
+from octavia_loxilb.appliance import flows, groups, topology
+from octavia_loxilb.appliance.cert_store import CertificateStore
+from octavia_loxilb.appliance.manager import ApplianceManager
+from octavia_loxilb.appliance.services import Services
+from octavia_loxilb.appliance.store import ApplianceStore
+from octavia_loxilb.conf import register_opts
+from octavia_loxilb.db import api as db_api
+from octavia_loxilb.db import migrations
+from octavia_loxilb.db.session import create_engine, session_scope
+from octavia_loxilb.emulator.hooks import Fault
+from tests.functional.appliance_cloud import FakeCloud
+
+EMPTY = {"servers": 0, "ports": 0, "security_groups": 0, "server_groups": 0}
+
+
+@pytest.fixture
+def cloud(tmp_path: pathlib.Path) -> Iterator[FakeCloud]:
+    fake = FakeCloud(tmp_path)
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def services(tmp_path: pathlib.Path, cloud: FakeCloud) -> Iterator[Services]:
+    management = cloud.add_subnet(1)
+    conf = register_opts(cfg.ConfigOpts())
+    conf([], project="octavia-loxilb-test")
+    conf.set_override("state_path", str(tmp_path / "state"), group="loxilb")
+    conf.set_override("api_retries", 0, group="loxilb")
+    overrides: dict[str, Any] = {
+        "ca_key_passphrase": "test", "management_network_id": management.network_id,
+        "image_id": "image-1", "compute_flavor_id": "flavor-1", "api_timeout": 2.0,
+        "ping_timeout": 2.0, "poll_interval": 0.05}
+    for key, value in overrides.items():
+        conf.set_override(key, value, group="loxilb_appliance")
+    engine = create_engine(f"sqlite:///{tmp_path / 'driver.sqlite'}")
+    migrations.upgrade(engine)
+    built = Services(conf, cloud, ApplianceStore(engine), CertificateStore(engine, conf))
+    yield built
+    built.close()
+
+
+@pytest.fixture
+def vip_subnet(cloud: FakeCloud) -> Any:
+    return cloud.add_subnet(2)
+
+
+def _spec(services: Services, vip_subnet: Any, topology_name: str = "SINGLE"
+          ) -> groups.ApplianceSpec:
+    return groups.spec_for(_tree(vip_subnet, topology=topology_name), services.conf)
+
+
+def _tree(vip_subnet: Any, vip_host: int = 200, topology: str = "SINGLE",
+          members: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    prefix = vip_subnet.cidr.rsplit(".", 1)[0]
+    return {"loadbalancer_id": str(uuid.uuid4()), "vip_address": f"{prefix}.{vip_host}",
+            "vip_network_id": vip_subnet.network_id, "vip_subnet_id": vip_subnet.id,
+            "flavor": {"deployment": "appliance", "topology": topology},
+            "availability_zone": None,
+            "pools": [{"pool_id": "p1", "members": members or []}]}
+
+
+def _engine(services: Services) -> sa.Engine:
+    return services.store.engine
+
+
+def _tables_empty(services: Services) -> bool:
+    with _engine(services).connect() as conn:
+        return all(conn.execute(sa.text(f"SELECT COUNT(*) FROM {t}")).scalar() == 0
+                   for t in ("loxilb_groups", "appliances", "appliance_ports",
+                             "appliance_groups", "lb_placements"))
+
+
+def test_single_group_boots_one_appliance_reached_over_mtls(
+        services: Services, cloud: FakeCloud, vip_subnet: Any) -> None:
+    results = flows.create_group(services, _spec(services, vip_subnet), True, vip_subnet.id)
+    group_id = results["group_id"]
+    assert cloud.counts() == {"servers": 1, "ports": 2, "security_groups": 1,
+                              "server_groups": 0}
+    [appliance] = services.store.appliances(group_id)
+    assert appliance.status == "ACTIVE" and appliance.role is None
+    assert appliance.management_address is not None
+    assert appliance.management_address.startswith(cloud.subnets[
+        next(iter(cloud.subnets))].cidr.rsplit(".", 1)[0])
+    client = services.client(appliance.management_address)
+    assert client.version().version
+    [vip_port] = appliance.ports_for("vip")
+    dev = next(p.name for p in client.list_ports() if p.mac == vip_port.mac_address)
+    assert vip_port.cidr in client.list_ipv4_addresses()[dev]
+    assert topology.current_roles([topology.HAMember(client, "", None)]) == ["NOT_DEFINED"]
+    with session_scope(_engine(services)) as session:
+        group = db_api.get_group(session, group_id)
+    assert group is not None and group.kind == "appliance"
+    assert [n.api_url for n in group.nodes] == [
+        f"https://{appliance.management_address}:8091"]
+    assert not services.certs.is_revoked(appliance.cert_serial or "")
+
+
+def test_active_standby_pairs_master_and_backup_with_bfd(
+        services: Services, cloud: FakeCloud, vip_subnet: Any) -> None:
+    results = flows.create_group(services, _spec(services, vip_subnet, "ACTIVE_STANDBY"),
+                                 True, vip_subnet.id)
+    assert cloud.counts() == {"servers": 2, "ports": 4, "security_groups": 1,
+                              "server_groups": 1}
+    assert list(cloud.server_groups.values()) == [True]  # anti-affinity
+    appliances = services.store.appliances(results["group_id"])
+    by_role = {a.role: a for a in appliances}
+    assert set(by_role) == {"MASTER", "BACKUP"}
+    for role, appliance in by_role.items():
+        client = services.client(appliance.management_address or "")
+        states = {s.instance: s.state for s in client.list_cluster_states()}
+        assert states[topology.INSTANCE] == role
+        peer = by_role["BACKUP" if role == "MASTER" else "MASTER"]
+        assert [s.remote_ip for s in client.list_bfd_sessions()] == [peer.management_address]
+
+
+STEPS = [
+    ("create_security_group", 1, "SINGLE"),
+    ("create_server_group", 1, "ACTIVE_STANDBY"),
+    ("create_port", 2, "SINGLE"),
+    ("create_port", 4, "ACTIVE_STANDBY"),
+    ("boot_server", 1, "SINGLE"),
+    ("boot_server", 2, "ACTIVE_STANDBY"),
+    ("wait_server_active", 1, "SINGLE"),
+]
+
+
+@pytest.mark.parametrize(("call", "nth", "topology_name"), STEPS)
+def test_a_failed_cloud_step_leaves_nothing_behind(
+        services: Services, cloud: FakeCloud, vip_subnet: Any, call: str, nth: int,
+        topology_name: str) -> None:
+    cloud.fail[call] = nth
+    with pytest.raises(Exception, match=f"injected failure of {call}"):
+        flows.create_group(services, _spec(services, vip_subnet, topology_name), True,
+                           vip_subnet.id)
+    assert cloud.counts() == EMPTY
+    assert _tables_empty(services)
+    with _engine(services).connect() as conn:
+        unrevoked = conn.execute(sa.text(
+            "SELECT COUNT(*) FROM appliance_certificates WHERE kind = 'server' "
+            "AND revoked_at IS NULL")).scalar()
+    assert unrevoked == 0
+
+
+def test_an_appliance_that_never_answers_fails_the_create_cleanly(
+        services: Services, cloud: FakeCloud, vip_subnet: Any) -> None:
+    cloud.silent_boot = True
+    with pytest.raises(Exception, match="not answering over mutual TLS"):
+        flows.create_group(services, _spec(services, vip_subnet), True, vip_subnet.id)
+    assert cloud.counts() == EMPTY
+    assert _tables_empty(services)
+
+
+@pytest.mark.parametrize(("path", "topology_name"), [("/config/cistate", "ACTIVE_STANDBY"),
+                                                     ("/config/bfd", "ACTIVE_STANDBY")])
+def test_an_api_error_during_configuration_reverts_everything(
+        services: Services, cloud: FakeCloud, vip_subnet: Any, path: str,
+        topology_name: str) -> None:
+    cloud.boot_faults = [Fault(method="POST", path_prefix=path, status=500, count=0)]
+    with pytest.raises(Exception, match="emulated fault"):
+        flows.create_group(services, _spec(services, vip_subnet, topology_name), True,
+                           vip_subnet.id)
+    assert cloud.counts() == EMPTY
+    assert _tables_empty(services)
+
+
+def test_shared_group_carries_two_vips_and_goes_with_its_last_lb(
+        services: Services, cloud: FakeCloud, vip_subnet: Any) -> None:
+    manager = ApplianceManager(services, _engine(services))
+    first, second = _tree(vip_subnet, 200), _tree(vip_subnet, 201)
+    group_a = manager.ensure(first["loadbalancer_id"], first)
+    group_b = manager.ensure(second["loadbalancer_id"], second)
+    assert group_a.id == group_b.id
+    assert cloud.counts()["servers"] == 1
+    [vip_port] = [p for p in cloud.ports.values() if p.name.endswith("-vip")]
+    assert vip_port.allowed == [first["vip_address"], second["vip_address"]]
+    manager.release(first["loadbalancer_id"])
+    assert vip_port.allowed == [second["vip_address"]]
+    assert cloud.counts()["servers"] == 1
+    manager.release(second["loadbalancer_id"])
+    assert cloud.counts() == EMPTY
+    assert _tables_empty(services)
+
+
+def test_per_lb_sharing_builds_a_group_each(services: Services, cloud: FakeCloud,
+                                            vip_subnet: Any) -> None:
+    services.conf.set_override("group_sharing", "per_lb", group="loxilb_appliance")
+    manager = ApplianceManager(services, _engine(services))
+    first, second = _tree(vip_subnet, 200), _tree(vip_subnet, 201)
+    assert manager.ensure(first["loadbalancer_id"], first).id != manager.ensure(
+        second["loadbalancer_id"], second).id
+    assert cloud.counts()["servers"] == 2
+
+
+def test_member_subnet_is_attached_configured_and_detached(
+        services: Services, cloud: FakeCloud, vip_subnet: Any) -> None:
+    members_subnet = cloud.add_subnet(3)
+    manager = ApplianceManager(services, _engine(services))
+    member = {"member_id": "m1", "subnet_id": members_subnet.id,
+              "address": members_subnet.cidr.rsplit(".", 1)[0] + ".50"}
+    tree = _tree(vip_subnet, members=[member])
+    group = manager.ensure(tree["loadbalancer_id"], tree)
+    [appliance] = services.store.appliances(group.id)
+    [member_port] = appliance.ports_for("member")
+    assert member_port.subnet_id == members_subnet.id
+    server = cloud.servers[appliance.server_id or ""]
+    assert member_port.port_id in server.port_ids
+    client = services.client(appliance.management_address or "")
+    dev = next(p.name for p in client.list_ports() if p.mac == member_port.mac_address)
+    assert member_port.cidr in client.list_ipv4_addresses()[dev]
+
+    manager.ensure(tree["loadbalancer_id"], tree, leaving={"m1"})
+    [appliance] = services.store.appliances(group.id)
+    assert appliance.ports_for("member") == []
+    assert member_port.port_id not in cloud.ports
+    assert member_port.mac_address not in {p.mac for p in client.list_ports()}
+
+
+def test_failed_member_attach_leaves_no_port(services: Services, cloud: FakeCloud,
+                                             vip_subnet: Any) -> None:
+    members_subnet = cloud.add_subnet(3)
+    manager = ApplianceManager(services, _engine(services))
+    tree = _tree(vip_subnet, members=[{"member_id": "m1", "subnet_id": members_subnet.id}])
+    cloud.fail["attach_port"] = 1
+    with pytest.raises(Exception, match="injected failure of attach_port"):
+        manager.ensure(tree["loadbalancer_id"], tree)
+    assert cloud.counts() == EMPTY
+    assert _tables_empty(services)
+
+
+def test_emulated_appliance_refuses_the_api_without_the_driver_certificate(
+        services: Services, cloud: FakeCloud, vip_subnet: Any) -> None:
+    import requests
+
+    results = flows.create_group(services, _spec(services, vip_subnet), True, vip_subnet.id)
+    [appliance] = services.store.appliances(results["group_id"])
+    files = services.certs.client_tls_files()
+    url = f"https://{appliance.management_address}:8091/netlox/v1/version"
+    with pytest.raises(requests.exceptions.RequestException):
+        requests.get(url, verify=files.ca_file, timeout=3)
+    assert requests.get(url, verify=files.ca_file, cert=(files.cert_file, files.key_file),
+                        timeout=3).ok
