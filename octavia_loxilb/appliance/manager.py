@@ -115,3 +115,15 @@ def _timings(results: Mapping[str, Any], prefix: str) -> str:
     values = [f"{v:.1f}" for k, v in sorted(results.items())
               if k.startswith(prefix) and isinstance(v, float)]
     return "/".join(values) or "-"
+
+
+def from_conf(conf: Any, engine: sa.Engine, group_lock: GroupLock = _no_lock,
+              cloud: Any = None) -> ApplianceManager:
+    """The manager a worker uses: openstacksdk to the ``[loxilb_appliance]`` cloud."""
+    from octavia_loxilb.appliance import compute
+    from octavia_loxilb.appliance.cert_store import CertificateStore
+    from octavia_loxilb.appliance.store import ApplianceStore
+
+    services = Services(conf, cloud or compute.Cloud(compute.connect(conf)),
+                        ApplianceStore(engine), CertificateStore(engine, conf))
+    return ApplianceManager(services, engine, group_lock)

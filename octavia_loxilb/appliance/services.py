@@ -37,13 +37,7 @@ class Services:
         return self.conf.loxilb_appliance
 
     def node_config(self, url: str) -> NodeConfig:
-        """Mutual TLS with the driver's client certificate, trusting only the driver's CA."""
-        files = self.certs.client_tls_files()
-        base = self.conf.loxilb
-        return NodeConfig(url=url, timeout_connect=base.api_timeout_connect,
-                          timeout_read=base.api_timeout_read, retries=base.api_retries,
-                          retry_backoff=base.api_retry_backoff, ca_file=files.ca_file,
-                          cert_file=files.cert_file, key_file=files.key_file)
+        return appliance_node_config(self.conf, self.certs, url)
 
     def client(self, address: str) -> LoxiLBClient:
         """A (cached) client for the appliance at ``address``."""
@@ -66,3 +60,14 @@ class Services:
             for client in self._clients.values():
                 client.close()
             self._clients.clear()
+
+
+def appliance_node_config(conf: Any, certs: CertificateStore, url: str) -> NodeConfig:
+    """How a worker reaches an appliance of any group: mutual TLS with the driver's client
+    certificate, trusting only the driver's CA."""
+    files = certs.client_tls_files()
+    base = conf.loxilb
+    return NodeConfig(url=url, timeout_connect=base.api_timeout_connect,
+                      timeout_read=base.api_timeout_read, retries=base.api_retries,
+                      retry_backoff=base.api_retry_backoff, ca_file=files.ca_file,
+                      cert_file=files.cert_file, key_file=files.key_file)

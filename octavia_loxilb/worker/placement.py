@@ -4,7 +4,8 @@ A load balancer is placed once, on first sight, and the decision is stored so ev
 (on any worker) converges the same group. Today every load balancer goes to the default
 group: the operator-run cluster of ``[loxilb] api_endpoints`` (kind ``external``). Groups of
 kind ``appliance`` (driver-booted VMs, chosen by flavor) fit the same records: a group has a
-kind, a topology and nodes; only their creation is not implemented yet.
+kind, a topology and nodes; ``appliance/manager.py`` builds them and places load balancers on
+them, and their nodes are reached over mutual TLS with the driver's client certificate.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ class Placer:
         self._clients: dict[str, LoxiLBClient] = {}
         self._clients_lock = threading.Lock()
         self._default_synced = False
+        self._appliance_certs: Any = None
 
     def default_group(self) -> db_api.Group:
         """The operator-run cluster's group, its nodes kept equal to ``api_endpoints``."""
@@ -96,8 +98,8 @@ class Placer:
 
     def nodes(self, group: db_api.Group) -> Sequence[LoxiLBNodeAPI]:
         """Clients for the group's nodes (shared between jobs: they pool connections)."""
-        if group.kind != "external":
-            raise PlacementError(f"group {group.name} of kind {group.kind} is not supported yet")
+        if group.kind not in ("external", "appliance"):
+            raise PlacementError(f"group {group.name} of kind {group.kind} is not supported")
         if not group.nodes:
             raise PlacementError(f"group {group.name} has no nodes")
         with self._clients_lock:
@@ -105,10 +107,22 @@ class Placer:
             for node in group.nodes:
                 client = self._clients.get(node.api_url)
                 if client is None:
-                    client = LoxiLBClient(NodeConfig.from_conf(self.conf, node.api_url))
+                    client = LoxiLBClient(self._node_config(group, node.api_url))
                     self._clients[node.api_url] = client
                 clients.append(client)
             return clients
+
+    def _node_config(self, group: db_api.Group, url: str) -> NodeConfig:
+        """External nodes use the ``[loxilb]`` client options; appliances mutual TLS with
+        the driver's client certificate from its CA (``appliance/cert_store.py``)."""
+        if group.kind != "appliance":
+            return NodeConfig.from_conf(self.conf, url)
+        from octavia_loxilb.appliance.cert_store import CertificateStore
+        from octavia_loxilb.appliance.services import appliance_node_config
+
+        if self._appliance_certs is None:
+            self._appliance_certs = CertificateStore(self.engine, self.conf)
+        return appliance_node_config(self.conf, self._appliance_certs, url)
 
     def close(self) -> None:
         with self._clients_lock:

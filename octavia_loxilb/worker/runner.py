@@ -17,6 +17,9 @@ from typing import Any, Protocol
 
 from octavia_lib.api.drivers import driver_lib
 
+from octavia_loxilb.appliance import groups as appliance_groups
+from octavia_loxilb.appliance import manager as appliance_manager
+from octavia_loxilb.appliance.manager import ApplianceManager
 from octavia_loxilb.common.jobs import Job
 from octavia_loxilb.db import api as db_api
 from octavia_loxilb.loxilb.interface import LoxiLBNodeAPI
@@ -124,6 +127,7 @@ class JobRunner:
         reconciler: Callable[[Sequence[LoxiLBNodeAPI]], Reconciler] | None = None,
         settings: TranslateSettings | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        appliances: Callable[[], ApplianceManager] | None = None,
     ) -> None:
         self.conf = conf
         self.locks = locks
@@ -133,6 +137,8 @@ class JobRunner:
             lambda nodes: Reconciler(nodes, threads=conf.loxilb.reconcile_node_threads))
         self.settings = settings or TranslateSettings.from_conf(conf)
         self.sleep = sleep
+        self._appliances_factory = appliances or self._default_appliances
+        self._appliances: ApplianceManager | None = None
 
     def run(self, job: Job) -> RunResult:
         started = time.monotonic()
@@ -191,6 +197,7 @@ class JobRunner:
             reason = f"{type(exc).__name__}: {exc}"
         if job.op == "loadbalancer_delete" and outcome.succeeded:
             try:
+                self._release_appliances(job.loadbalancer_id)
                 self.placer.forget(job.loadbalancer_id)
             except Exception:  # a stale placement is harmless: the next create re-places
                 LOG.exception("Forgetting the placement of %s failed", job.loadbalancer_id)
@@ -206,11 +213,45 @@ class JobRunner:
     def _converge(self, job: Job, tree: dict[str, Any],
                   desired: DesiredState) -> ConvergeResult:
         lb_id = job.loadbalancer_id
+        if appliance_groups.wants_appliances(tree):
+            return self._converge_on_appliances(job, tree, desired)
         if job.op == "loadbalancer_delete":
             group = self.placer.placed_group(lb_id) or self.placer.default_group()
         else:
             group = self.placer.place(lb_id, tree.get("vip_address"))
         return self.reconciler(self.placer.nodes(group)).converge(desired)
+
+    # -- driver-managed appliances -----------------------------------------------------------
+
+    def _default_appliances(self) -> ApplianceManager:
+        return appliance_manager.from_conf(
+            self.conf, self.placer.engine,  # type: ignore[attr-defined]
+            group_lock=lambda name: self.locks.hold(name))
+
+    @property
+    def appliances(self) -> ApplianceManager:
+        if self._appliances is None:
+            self._appliances = self._appliances_factory()
+        return self._appliances
+
+    def _converge_on_appliances(self, job: Job, tree: dict[str, Any],
+                                desired: DesiredState) -> ConvergeResult:
+        """The flavor asks for appliances: build or join them (their VIP and member
+        networks in place) before converging the rules on them. A delete converges on the
+        group it was placed on, or on nothing when its appliances were never built."""
+        lb_id = job.loadbalancer_id
+        if job.op == "loadbalancer_delete":
+            placed = self.placer.placed_group(lb_id)
+            nodes = self.placer.nodes(placed) if placed is not None else []
+            return self.reconciler(nodes).converge(desired)
+        leaving = {i for ids in job.deleting.values() for i in ids}
+        group = self.appliances.ensure(lb_id, tree, leaving)
+        return self.reconciler(self.placer.nodes(group)).converge(desired)
+
+    def _release_appliances(self, loadbalancer_id: str) -> None:
+        placed = self.placer.placed_group(loadbalancer_id)
+        if placed is not None and placed.kind == "appliance":
+            self.appliances.release(loadbalancer_id)
 
     def _report_failure(self, job: Job, library: driver_lib.DriverLibrary, deadline: float,
                         reason: str) -> RunResult:
