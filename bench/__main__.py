@@ -22,6 +22,7 @@ BENCHMARKS = {
     "job_phases": "bench.job_phases",
     "provider_latency": "bench.provider_latency",
     "calls_per_op": "bench.calls_per_op",
+    "scale": "bench.scale",
 }
 
 

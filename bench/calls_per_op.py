@@ -8,7 +8,8 @@ counts the writes (POST/DELETE of LoxiLB rules and endpoint probes), the reads (
 the rule DELETEs, and compares the writes with the number of rules the operation actually
 changed (created, deleted or altered), which is the least any driver could do. Only the
 operation's own window is counted; reads made by the worker's periodic work in that window
-(if any) are counted too.
+(if any) are counted too. Each operation's calls are written to
+``bench/results/calls_per_op-log.json``.
 """
 
 from __future__ import annotations
@@ -17,10 +18,14 @@ import json
 import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from bench.report import Figure
 from rig.octavia_api import ANY_SUBNET, Emulator, Octavia
+
+LOG_PATH = Path("bench/results/calls_per_op-log.json")
+"""Each operation's calls (method and path), for reading what a count is made of."""
 
 NO_DELETE_TARGET = {"member create", "member update (weight)", "member update (admin down)",
                     "pool update (algorithm)", "member batch update"}
@@ -40,13 +45,16 @@ def _changed(before: dict[str, str], after: dict[str, str]) -> int:
     return sum(1 for k in before.keys() | after.keys() if before.get(k) != after.get(k))
 
 
-def _counts(calls: list[dict[str, Any]]) -> tuple[int, int, int]:
-    writes = sum(1 for c in calls if c["method"] in ("POST", "DELETE")
-                 and "/config/" in c["path"])
+def _counts(calls: list[dict[str, Any]]) -> tuple[int, int, int, int]:
+    """(rule writes, probe writes, reads, rule deletes) in a call log."""
+    rule_writes = sum(1 for c in calls if c["method"] in ("POST", "DELETE")
+                      and "/config/loadbalancer" in c["path"])
+    probe_writes = sum(1 for c in calls if c["method"] in ("POST", "DELETE")
+                       and "/config/endpoint" in c["path"])
     reads = sum(1 for c in calls if c["method"] == "GET")
     deletes = sum(1 for c in calls if c["method"] == "DELETE"
                   and "/config/loadbalancer/" in c["path"])
-    return writes, reads, deletes
+    return rule_writes, probe_writes, reads, deletes
 
 
 def run() -> list[Figure]:
@@ -54,19 +62,22 @@ def run() -> list[Figure]:
     from rig.clients import sdk_connection
     from rig.stack import LocalStack
 
-    rows: list[tuple[str, int, int, int, int]] = []
+    rows: list[tuple[str, int, int, int, int, int]] = []
     with LocalStack(tempfile.mkdtemp(prefix="bench-calls-")) as stack:
         octavia = Octavia(sdk_connection(stack.api_url))
         emulator = Emulator(stack.emulator_url)
         state: dict[str, Any] = {}
+        log: dict[str, list[str]] = {}
 
         def measure(name: str, action: Callable[[], None]) -> None:
             before = _rule_map(emulator)
             emulator.clear_calls()
             action()
             calls = emulator.calls()
-            writes, reads, deletes = _counts(calls)
-            rows.append((name, writes, reads, deletes, _changed(before, _rule_map(emulator))))
+            writes, probe_writes, reads, deletes = _counts(calls)
+            rows.append((name, writes, probe_writes, reads, deletes,
+                         _changed(before, _rule_map(emulator))))
+            log[name] = [f"{c['method']} {c['path']}" for c in calls]
 
         def lb_active() -> None:
             octavia.wait_mutable(state["lb"])
@@ -165,11 +176,15 @@ def run() -> list[Figure]:
             if name == "member batch update":
                 first_member_id()
             time.sleep(0.05)
+    LOG_PATH.parent.mkdir(parents=True, exist_ok=True)
+    LOG_PATH.write_text(json.dumps(log, indent=1))
     figures = []
-    for name, writes, reads, deletes, changed in rows:
-        figures.append(Figure(f"LoxiLB writes: {name}", "calls", writes,
+    for name, writes, probe_writes, reads, deletes, changed in rows:
+        figures.append(Figure(f"LoxiLB rule writes: {name}", "calls", writes,
                               compared_with="rules changed", baseline_median=changed,
                               target="1 per changed rule"))
+        if probe_writes:
+            figures.append(Figure(f"LoxiLB probe writes: {name}", "calls", probe_writes))
         figures.append(Figure(f"LoxiLB reads: {name}", "calls", reads))
         figures.append(Figure(f"LoxiLB rule deletes: {name}", "calls", deletes,
                               target="0" if name in NO_DELETE_TARGET else ""))
