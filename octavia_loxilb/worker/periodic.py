@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from octavia_loxilb.worker.leader import LeaderElection
+from octavia_loxilb.worker.leader import LEADER_LOCK, LeaderElection
 
 LOG = logging.getLogger(__name__)
 
@@ -104,6 +104,11 @@ class _TaskLoop:
                 self.run_once()
 
 
+def leader_lock_name(rpc_topic: str) -> bytes:
+    """One leader per deployment: the workers serving one topic share one lock."""
+    return LEADER_LOCK + b"-" + rpc_topic.encode()
+
+
 class PeriodicRunner:
     """Register tasks, ``start()`` campaigning and running, ``stop()`` to leave."""
 
@@ -114,7 +119,8 @@ class PeriodicRunner:
         self.election = election or LeaderElection(
             loxilb.coordination_url, member_id,
             retry_interval=loxilb.leader_retry_interval,
-            heartbeat_interval=loxilb.coordination_heartbeat_interval)
+            heartbeat_interval=loxilb.coordination_heartbeat_interval,
+            lock_name=leader_lock_name(loxilb.rpc_topic))
         self.election.on_elected = self._elected
         self.election.on_deposed = self._deposed
         self.stopping = threading.Event()
