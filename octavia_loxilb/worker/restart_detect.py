@@ -55,10 +55,15 @@ class RestartDetector:
             self.triggered.append((names[group_id], reason))
         reports = self.resyncer.run(group_ids=list(reasons))
         for report in reports:
-            LOG.warning("Resync of group %s after a detected restart: %d of %d load "
-                        "balancers repaired, %d failed in %.2fs", report.group,
-                        report.count("repaired"), len(report.loadbalancers),
-                        report.count("failed"), report.seconds)
+            states: dict[str, int] = {}
+            for lb in report.loadbalancers:
+                states[lb.state] = states.get(lb.state, 0) + 1
+            LOG.warning("Resync of group %s after a detected restart: %s in %.2fs",
+                        report.group, ", ".join(f"{n} {s}" for s, n in sorted(states.items())),
+                        report.seconds)
+            for lb in report.loadbalancers:
+                if lb.error:
+                    LOG.warning("Resync of %s: %s (%s)", lb.loadbalancer_id, lb.state, lb.error)
         return reports
 
     def _node(self, api: Any, expected: frozenset[RuleKey] | None) -> str | None:

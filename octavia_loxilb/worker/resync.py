@@ -48,8 +48,9 @@ from octavia_loxilb.worker.locking import LockTimeout
 
 LOG = logging.getLogger(__name__)
 
-LOCK_WAIT = 0.05
-"""Seconds a resync waits for a load balancer's lock: a held lock means a job is on it."""
+LOCK_WAIT = 2.0
+"""Seconds a resync waits for a load balancer's lock (lock back ends poll, so not 0): still
+held after that means a job is working on it, and it converges anyway."""
 
 IN_SYNC = "in-sync"
 REPAIRED = "repaired"
