@@ -32,6 +32,13 @@ class ApplianceSpec:
     vip_network_id: str
     vip_mode: str = "arp"
 
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> ApplianceSpec:
+        return cls(**json.loads(text))
+
     @property
     def key(self) -> str:
         """Equal for load balancers that may share appliances."""

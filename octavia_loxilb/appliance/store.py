@@ -81,14 +81,14 @@ class ApplianceStore:
     # -- groups ------------------------------------------------------------------------------
 
     def create_group(self, name: str, topology: str, vip_network_id: str, flavor_key: str,
-                     shared: bool) -> GroupRecord:
+                     shared: bool, spec: str) -> GroupRecord:
         with session_scope(self.engine) as session:
             group = models.LoxiLBGroup(name=name, kind="appliance", topology=topology)
             session.add(group)
             session.flush()
             session.add(models.ApplianceGroup(
                 group_id=group.id, vip_network_id=vip_network_id, flavor_key=flavor_key,
-                shared=shared, status=BUILDING))
+                spec=spec, shared=shared, status=BUILDING))
             group_id = group.id
         found = self.group(group_id)
         assert found is not None
@@ -103,6 +103,13 @@ class ApplianceStore:
             return GroupRecord(group_id, group.name, group.topology, row.vip_network_id,
                                row.flavor_key, row.shared, row.security_group_id,
                                row.server_group_id, row.status)
+
+    def spec_json(self, group_id: str) -> str:
+        with session_scope(self.engine) as session:
+            row = session.get(models.ApplianceGroup, group_id)
+            if row is None:
+                raise LookupError(f"no appliance group {group_id}")
+            return row.spec
 
     def update_group(self, group_id: str, **values: object) -> None:
         with session_scope(self.engine) as session:

@@ -102,6 +102,8 @@ class ApplianceGroup(Base):
     )
     vip_network_id: orm.Mapped[str] = orm.mapped_column(sa.String(36))
     flavor_key: orm.Mapped[str] = orm.mapped_column(sa.String(64), index=True)
+    spec: orm.Mapped[str] = orm.mapped_column(sa.Text)
+    """The appliance spec (JSON) the group was built with, for rebuilds."""
     shared: orm.Mapped[bool] = orm.mapped_column(sa.Boolean, default=True)
     security_group_id: orm.Mapped[str | None] = orm.mapped_column(sa.String(36),
                                                                   nullable=True)

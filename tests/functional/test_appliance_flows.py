@@ -15,6 +15,7 @@ from oslo_config import cfg
 
 from octavia_loxilb.appliance import flows, groups, topology
 from octavia_loxilb.appliance.cert_store import CertificateStore
+from octavia_loxilb.appliance.health import ApplianceMonitor, check_group
 from octavia_loxilb.appliance.manager import ApplianceManager
 from octavia_loxilb.appliance.services import Services
 from octavia_loxilb.appliance.store import ApplianceStore
@@ -255,3 +256,56 @@ def test_emulated_appliance_refuses_the_api_without_the_driver_certificate(
         requests.get(url, verify=files.ca_file, timeout=3)
     assert requests.get(url, verify=files.ca_file, cert=(files.cert_file, files.key_file),
                         timeout=3).ok
+
+
+def _kill(cloud: FakeCloud, server_id: str | None) -> None:
+    emulator = cloud.servers[server_id or ""].emulator
+    assert emulator is not None
+    emulator.stop()
+
+
+def test_dead_master_standby_takes_over_and_the_dead_one_rejoins_as_backup(
+        services: Services, cloud: FakeCloud, vip_subnet: Any) -> None:
+    results = flows.create_group(services, _spec(services, vip_subnet, "ACTIVE_STANDBY"),
+                                 True, vip_subnet.id)
+    group_id = results["group_id"]
+    by_role = {a.role: a for a in services.store.appliances(group_id)}
+    master, backup = by_role["MASTER"], by_role["BACKUP"]
+    replayed: list[str] = []
+    monitor = ApplianceMonitor(services, _engine(services), replay=replayed.append)
+    assert monitor.run_once()[0].rebuilt == []
+
+    _kill(cloud, master.server_id)
+    [outcome] = monitor.run_once()
+    assert outcome.promoted == backup.id
+    assert outcome.takeover_seconds is not None
+    assert outcome.rebuilt == [master.id]
+    assert replayed == [group_id]
+    after = {a.id: a for a in services.store.appliances(group_id)}
+    assert after[backup.id].role == "MASTER" and after[master.id].role == "BACKUP"
+    assert after[master.id].server_id not in (None, master.server_id)
+    assert services.certs.is_revoked(master.cert_serial or "")
+    states = {h.appliance_id: h.state for h in check_group(services, group_id)}
+    assert states == {backup.id: "MASTER", master.id: "BACKUP"}
+    rebuilt = services.client(master.management_address or "")
+    assert [s.remote_ip for s in rebuilt.list_bfd_sessions()] == [backup.management_address]
+    with session_scope(_engine(services)) as session:
+        group = db_api.get_group(session, group_id)
+    assert group is not None
+    assert {n.role for n in group.nodes} == {"MASTER", "BACKUP"}
+    assert cloud.counts() == {"servers": 2, "ports": 4, "security_groups": 1,
+                              "server_groups": 1}
+
+
+def test_dead_single_appliance_is_rebuilt_and_its_lbs_replayed(
+        services: Services, cloud: FakeCloud, vip_subnet: Any) -> None:
+    results = flows.create_group(services, _spec(services, vip_subnet), True, vip_subnet.id)
+    [appliance] = services.store.appliances(results["group_id"])
+    replayed: list[str] = []
+    monitor = ApplianceMonitor(services, _engine(services), replay=replayed.append)
+    _kill(cloud, appliance.server_id)
+    [outcome] = monitor.run_once()
+    assert outcome.promoted is None and outcome.rebuilt == [appliance.id]
+    assert replayed == [results["group_id"]]
+    assert services.client(appliance.management_address or "").version().version
+    assert cloud.counts()["servers"] == 1

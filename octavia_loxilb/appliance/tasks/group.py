@@ -22,7 +22,7 @@ class ReserveGroup(task.Task):
     def execute(self, services: Services, spec: ApplianceSpec, shared: bool) -> str:
         name = f"appliance-{spec.key[:8]}-{_short_uuid()}"
         record = services.store.create_group(name, spec.topology, spec.vip_network_id,
-                                             spec.key, shared)
+                                             spec.key, shared, spec.to_json())
         return record.group_id
 
     def revert(self, services: Services, result: Any, **kwargs: Any) -> None:

@@ -25,6 +25,7 @@ def upgrade() -> None:
                   primary_key=True),
         sa.Column("vip_network_id", sa.String(36), nullable=False),
         sa.Column("flavor_key", sa.String(64), nullable=False),
+        sa.Column("spec", sa.Text, nullable=False),
         sa.Column("shared", sa.Boolean, nullable=False),
         sa.Column("security_group_id", sa.String(36), nullable=True),
         sa.Column("server_group_id", sa.String(36), nullable=True),
