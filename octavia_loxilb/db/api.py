@@ -195,3 +195,76 @@ def save_listener_counters(session: orm.Session, counters: ListenerNodeCounters)
     row.last_raw = json.dumps(dict(counters.last_raw), sort_keys=True)
     row.total_connections = counters.total_connections
     session.flush()
+
+
+@dataclasses.dataclass(frozen=True)
+class ProbeClaim:
+    """One pool's monitor on a shared probe host (see ``worker/probe_owners.py``)."""
+
+    group_id: str
+    probe_key: str
+    pool_id: str
+    loadbalancer_id: str
+    healthmonitor_id: str
+    fingerprint: str
+    created_at: datetime.datetime | None = None
+
+
+def _claim(row: models.ProbeClaim) -> ProbeClaim:
+    return ProbeClaim(row.group_id, row.probe_key, row.pool_id, row.loadbalancer_id,
+                      row.healthmonitor_id, row.fingerprint, row.created_at)
+
+
+def list_probe_claims(
+    session: orm.Session, group_id: str, *, keys: Sequence[str] = (),
+    loadbalancer_id: str | None = None, lock: bool = False, all_keys: bool = False,
+) -> list[ProbeClaim]:
+    """Claims of a group on any of ``keys`` or held by ``loadbalancer_id`` (every claim
+    of the group with ``all_keys``), oldest first.
+
+    ``lock`` reads them ``FOR UPDATE`` (a no-op on SQLite, which serializes writers anyway)
+    so two workers deciding on the same probe host take turns.
+    """
+    which: list[sa.ColumnElement[bool]] = []
+    if keys:
+        which.append(models.ProbeClaim.probe_key.in_(sorted(set(keys))))
+    if loadbalancer_id is not None:
+        which.append(models.ProbeClaim.loadbalancer_id == loadbalancer_id)
+    if all_keys:
+        which = [sa.true()]
+    if not which:
+        return []
+    query = (
+        sa.select(models.ProbeClaim)
+        .where(models.ProbeClaim.group_id == group_id, sa.or_(*which))
+        .order_by(models.ProbeClaim.created_at, models.ProbeClaim.probe_key,
+                  models.ProbeClaim.pool_id)
+    )
+    if lock:
+        query = query.with_for_update()
+    return [_claim(r) for r in session.scalars(query)]
+
+
+def add_probe_claim(session: orm.Session, claim: ProbeClaim) -> ProbeClaim:
+    row = models.ProbeClaim(
+        group_id=claim.group_id, probe_key=claim.probe_key, pool_id=claim.pool_id,
+        loadbalancer_id=claim.loadbalancer_id, healthmonitor_id=claim.healthmonitor_id,
+        fingerprint=claim.fingerprint,
+    )
+    session.add(row)
+    session.flush()
+    return _claim(row)
+
+
+def delete_probe_claim(session: orm.Session, group_id: str, probe_key: str,
+                       pool_id: str) -> None:
+    session.execute(sa.delete(models.ProbeClaim).where(
+        models.ProbeClaim.group_id == group_id, models.ProbeClaim.probe_key == probe_key,
+        models.ProbeClaim.pool_id == pool_id))
+
+
+def delete_loadbalancer_probe_claims(session: orm.Session, loadbalancer_id: str) -> int:
+    """Drop every claim of a load balancer (it is gone); returns how many there were."""
+    result = session.execute(sa.delete(models.ProbeClaim).where(
+        models.ProbeClaim.loadbalancer_id == loadbalancer_id))
+    return int(result.rowcount)  # type: ignore[attr-defined]

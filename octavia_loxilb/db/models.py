@@ -210,3 +210,25 @@ class ApplianceMemberSubnet(Base):
     group_id: orm.Mapped[str] = orm.mapped_column(
         sa.String(36), sa.ForeignKey("loxilb_groups.id", ondelete="CASCADE"), index=True
     )
+
+
+class ProbeClaim(Base):
+    """A pool's health monitor applied to a LoxiLB probe host of a node group.
+
+    Probe hosts are keyed ``<ip>_<proto>_<port>`` per node, so pools of several load
+    balancers that share a backend share one host. Each pool whose monitor uses the host
+    holds a claim with the probe settings it wants (``fingerprint``, the probe's wire JSON);
+    claims on one key always agree, and the earliest is the owner named in refusals.
+    """
+
+    __tablename__ = "loxilb_probe_claims"
+
+    group_id: orm.Mapped[str] = orm.mapped_column(
+        sa.String(36), sa.ForeignKey("loxilb_groups.id", ondelete="CASCADE"), primary_key=True
+    )
+    probe_key: orm.Mapped[str] = orm.mapped_column(sa.String(96), primary_key=True)
+    pool_id: orm.Mapped[str] = orm.mapped_column(sa.String(36), primary_key=True)
+    loadbalancer_id: orm.Mapped[str] = orm.mapped_column(sa.String(36), index=True)
+    healthmonitor_id: orm.Mapped[str] = orm.mapped_column(sa.String(36))
+    fingerprint: orm.Mapped[str] = orm.mapped_column(sa.Text)
+    created_at: orm.Mapped[datetime.datetime] = orm.mapped_column(sa.DateTime, default=_now)

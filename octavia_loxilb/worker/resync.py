@@ -45,6 +45,7 @@ from octavia_loxilb.reconcile.steps import describe
 from octavia_loxilb.reconcile.translate import translate
 from octavia_loxilb.worker import octavia_reader
 from octavia_loxilb.worker.locking import LockTimeout
+from octavia_loxilb.worker.probe_owners import ProbeOwners
 
 LOG = logging.getLogger(__name__)
 
@@ -140,6 +141,8 @@ class Resyncer:
         self.busy = busy or (lambda: set())
         """Load balancers with a job in flight (the journal): left to that job."""
         self.threads = threads or conf.loxilb.resync_threads
+        self.probe_owners = ProbeOwners(engine)
+        """Shared probe hosts keep their owners' settings here as in jobs."""
         self._cycle = threading.Lock()
         self.last: dict[str, GroupReport] = {}
         """Group id → the last cycle's report (the restart detector reads ``expected``)."""
@@ -197,9 +200,10 @@ class Resyncer:
             placements = [p for p in placements if p.loadbalancer_id in only]
         busy = self.busy()
         library = self.library()
+        claims = self.probe_owners.claims(group.id)
 
         def one(placement: db_api.Placement) -> LoadBalancerSync:
-            result = self._loadbalancer(placement, snapshots, library, busy, dry_run)
+            result = self._loadbalancer(placement, snapshots, library, busy, dry_run, claims)
             if progress is not None:
                 progress(result)
             return result
@@ -225,7 +229,8 @@ class Resyncer:
         return snap
 
     def _loadbalancer(self, placement: db_api.Placement, snapshots: Sequence[NodeSnapshot],
-                      library: Any, busy: set[str], dry_run: bool) -> LoadBalancerSync:
+                      library: Any, busy: set[str], dry_run: bool,
+                      claims: Sequence[db_api.ProbeClaim] = ()) -> LoadBalancerSync:
         lb_id = placement.loadbalancer_id
         try:
             tree = _tree(library, lb_id)
@@ -235,6 +240,8 @@ class Resyncer:
             return self._gone(placement, dry_run)
         try:
             desired = translate(tree, settings=self.settings)
+            desired = self.probe_owners.preview(claims, placement.group.id, tree,
+                                                desired).desired
         except Exception as exc:
             return LoadBalancerSync(lb_id, FAILED, error=f"translation failed: {exc}")
         result = LoadBalancerSync(lb_id, IN_SYNC, desired=desired)
@@ -265,6 +272,7 @@ class Resyncer:
                 if tree is None:
                     return self._gone(placement, dry_run=False, locked=True)
                 desired = translate(tree, settings=self.settings)
+                desired = self.probe_owners.settle(placement.group.id, tree, desired).desired
                 converge = Reconciler(
                     self.placer.nodes(placement.group),
                     threads=self.conf.loxilb.reconcile_node_threads,
@@ -303,6 +311,7 @@ class Resyncer:
             else:
                 with self.locks.hold(lb_id, timeout=LOCK_WAIT):
                     self.placer.forget(lb_id)
+            self.probe_owners.release(lb_id)
         except LockTimeout:
             result.state = BUSY
         except Exception as exc:

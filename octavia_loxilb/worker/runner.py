@@ -28,6 +28,7 @@ from octavia_loxilb.reconcile.desired import DesiredState, TranslateSettings
 from octavia_loxilb.reconcile.translate import translate
 from octavia_loxilb.worker import octavia_reader
 from octavia_loxilb.worker.locking import LockTimeout
+from octavia_loxilb.worker.probe_owners import ProbeOwners
 from octavia_loxilb.worker.status import (
     L7POLICIES,
     L7RULES,
@@ -84,7 +85,8 @@ def relevant_listeners(job: Job, index: TreeIndex) -> list[str]:
 
 
 def outcome_of(
-    job: Job, tree: dict[str, Any], desired: DesiredState, result: ConvergeResult
+    job: Job, tree: dict[str, Any], desired: DesiredState, result: ConvergeResult,
+    refused_monitors: dict[str, str] | None = None,
 ) -> Outcome:
     """Judge a converge for the status report.
 
@@ -97,6 +99,7 @@ def outcome_of(
         lid: lr.error or "not verified" for lid, lr in result.listeners.items() if not lr.verified
     }
     failed.update(desired.unplaceable)
+    failed.update(refused_monitors or {})
     if job.op in ("loadbalancer_failover", "loadbalancer_delete"):
         return Outcome(succeeded=result.verified, failed=failed)
     reached = bool(result.nodes) and all(
@@ -128,6 +131,7 @@ class JobRunner:
         settings: TranslateSettings | None = None,
         sleep: Callable[[float], None] = time.sleep,
         appliances: Callable[[], ApplianceManager] | None = None,
+        probe_owners: ProbeOwners | None = None,
     ) -> None:
         self.conf = conf
         self.locks = locks
@@ -139,6 +143,10 @@ class JobRunner:
         self.sleep = sleep
         self._appliances_factory = appliances or self._default_appliances
         self._appliances: ApplianceManager | None = None
+        engine = getattr(placer, "engine", None)
+        self.probe_owners = probe_owners or (ProbeOwners(engine) if engine else None)
+        """Shared probe-host arbitration (``probe_owners.py``); None only for placers
+        without a driver DB (unit-test fakes), where each load balancer is alone."""
 
     def run(self, job: Job) -> RunResult:
         started = time.monotonic()
@@ -185,8 +193,8 @@ class JobRunner:
         try:
             deleting = going_away(job, TreeIndex(tree))
             desired = translate(tree, deleting=deleting, settings=self.settings)
-            converge = self._converge(job, tree, desired)
-            outcome = outcome_of(job, tree, desired, converge)
+            desired, refused, converge = self._converge(job, tree, desired)
+            outcome = outcome_of(job, tree, desired, converge, refused)
             if not outcome.succeeded:
                 reason = "; ".join(f"{k}: {v}" for k, v in outcome.failed.items()) or (
                     "LoxiLB nodes not converged: " + "; ".join(
@@ -210,16 +218,26 @@ class JobRunner:
             result.pushed.append(document)
         return result
 
-    def _converge(self, job: Job, tree: dict[str, Any],
-                  desired: DesiredState) -> ConvergeResult:
+    def _converge(self, job: Job, tree: dict[str, Any], desired: DesiredState
+                  ) -> tuple[DesiredState, dict[str, str], ConvergeResult]:
+        """Place, settle shared probes, converge: the desired state actually converged,
+        the health monitors refused a shared probe host, and the result."""
         lb_id = job.loadbalancer_id
         if appliance_groups.wants_appliances(tree):
-            return self._converge_on_appliances(job, tree, desired)
-        if job.op == "loadbalancer_delete":
+            group: db_api.Group | None = self._appliance_group(job, tree)
+        elif job.op == "loadbalancer_delete":
             group = self.placer.placed_group(lb_id) or self.placer.default_group()
         else:
             group = self.placer.place(lb_id, tree.get("vip_address"))
-        return self.reconciler(self.placer.nodes(group)).converge(desired)
+        refused: dict[str, str] = {}
+        if group is not None and self.probe_owners is not None:
+            settled = self.probe_owners.settle(group.id, tree, desired,
+                                               going_away(job, TreeIndex(tree)))
+            desired, refused = settled.desired, dict(settled.refused)
+            for hm_id, why in refused.items():
+                LOG.warning("Load balancer %s, health monitor %s: %s", lb_id, hm_id, why)
+        nodes = self.placer.nodes(group) if group is not None else []
+        return desired, refused, self.reconciler(nodes).converge(desired)
 
     # -- driver-managed appliances -----------------------------------------------------------
 
@@ -234,19 +252,15 @@ class JobRunner:
             self._appliances = self._appliances_factory()
         return self._appliances
 
-    def _converge_on_appliances(self, job: Job, tree: dict[str, Any],
-                                desired: DesiredState) -> ConvergeResult:
+    def _appliance_group(self, job: Job, tree: dict[str, Any]) -> db_api.Group | None:
         """The flavor asks for appliances: build or join them (their VIP and member
         networks in place) before converging the rules on them. A delete converges on the
         group it was placed on, or on nothing when its appliances were never built."""
         lb_id = job.loadbalancer_id
         if job.op == "loadbalancer_delete":
-            placed = self.placer.placed_group(lb_id)
-            nodes = self.placer.nodes(placed) if placed is not None else []
-            return self.reconciler(nodes).converge(desired)
+            return self.placer.placed_group(lb_id)
         leaving = {i for ids in job.deleting.values() for i in ids}
-        group = self.appliances.ensure(lb_id, tree, leaving)
-        return self.reconciler(self.placer.nodes(group)).converge(desired)
+        return self.appliances.ensure(lb_id, tree, leaving)
 
     def _release_appliances(self, loadbalancer_id: str) -> None:
         placed = self.placer.placed_group(loadbalancer_id)
