@@ -222,8 +222,9 @@ def list_probe_claims(
     """Claims of a group on any of ``keys`` or held by ``loadbalancer_id`` (every claim
     of the group with ``all_keys``), oldest first.
 
-    ``lock`` reads them ``FOR UPDATE`` (a no-op on SQLite, which serializes writers anyway)
-    so two workers deciding on the same probe host take turns.
+    ``lock`` makes two transactions deciding on the same probe host take turns: the rows
+    (and, on InnoDB, the key ranges) are read ``FOR UPDATE``; SQLite has no row locks, so
+    there the transaction takes the database's write lock before reading.
     """
     which: list[sa.ColumnElement[bool]] = []
     if keys:
@@ -242,6 +243,9 @@ def list_probe_claims(
     )
     if lock:
         query = query.with_for_update()
+        if session.get_bind().dialect.name == "sqlite":
+            session.execute(sa.update(models.ProbeClaim).where(sa.false())
+                            .values(pool_id=models.ProbeClaim.pool_id))
     return [_claim(r) for r in session.scalars(query)]
 
 
