@@ -15,8 +15,8 @@ member is not serving.
 Correctness guards:
 
 * A load balancer whose lock is held (a job is converging it, so Octavia shows it PENDING)
-  is skipped; the lock is held from read to push, so a job's own status push never
-  interleaves with ours.
+  is skipped; the lock is taken for the read only (never across the cycle, which would
+  stall jobs), and a status computed just before a job starts is corrected next cycle.
 * Octavia trees are cached and re-read every ``health_tree_refresh_interval`` seconds, and
   at once when a job for that load balancer finished in this process. A re-read also forgets
   what was last pushed for it, so a status a job pushed (on any worker) is corrected within
@@ -145,21 +145,27 @@ class HealthPoller:
         views = self._read_nodes(placements)
         library = self.context.library() if self.context.library else None
         changed: dict[str, rollup.Statuses] = {}
-        with contextlib.ExitStack() as held:
-            for placement in placements:
-                lb_id = placement.loadbalancer_id
+        for placement in placements:
+            lb_id = placement.loadbalancer_id
+            with contextlib.ExitStack() as held:
                 if not self._try_lock(held, lb_id):
                     continue
                 statuses = self._statuses(library, placement, views)
-                if statuses is None:
-                    continue
-                delta = rollup.changes(statuses, self.last_pushed.get(lb_id, {}))
-                if any(delta.values()):
-                    changed[lb_id] = statuses
-            document = self._push(library, changed)
-        return document
+            if statuses is None:
+                continue
+            delta = rollup.changes(statuses, self.last_pushed.get(lb_id, {}))
+            if any(delta.values()):
+                changed[lb_id] = statuses
+        return self._push(library, changed)
 
     def _try_lock(self, held: contextlib.ExitStack, lb_id: str) -> bool:
+        """Take the LB's lock for the read only, never across the cycle.
+
+        Holding every LB's lock until the batched push would stall each job that arrives
+        during a poll for the whole cycle. A job that starts between this read and the push
+        is corrected next cycle; a record for an object it deleted is dropped by
+        ``push_status``, which re-pushes the rest.
+        """
         locks = self.context.locks
         if locks is None:
             return True
