@@ -63,7 +63,6 @@ def _authtoken(layout: Layout) -> dict[str, Any]:
     options = _service_auth(layout)
     options.pop("region_name")
     options["www_authenticate_uri"] = layout.auth_url
-    options["service_token_roles_required"] = True
     return options
 
 
