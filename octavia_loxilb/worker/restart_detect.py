@@ -17,13 +17,18 @@ deleted a listener) costs one resync that finds nothing to do and refreshes the 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
 from octavia_loxilb.loxilb.models import RuleKey
-from octavia_loxilb.worker.resync import GroupReport, Resyncer
+from octavia_loxilb.worker.resync import BUSY, GroupReport, Resyncer
 
 LOG = logging.getLogger(__name__)
+
+BUSY_RETRIES = 5
+BUSY_RETRY_DELAY = 0.2
+"""Seconds before the first retry of a busy load balancer; later retries wait longer."""
 
 
 class RestartDetector:
@@ -54,6 +59,28 @@ class RestartDetector:
             LOG.warning("LoxiLB group %s needs a resync: %s", names[group_id], reason)
             self.triggered.append((names[group_id], reason))
         reports = self.resyncer.run(group_ids=list(reasons))
+        self._log(reports)
+        self._retry_busy(reports)
+        return reports
+
+    def _retry_busy(self, reports: list[GroupReport]) -> None:
+        """Refill the load balancers a job held during the refill as soon as it lets go.
+
+        Their rules are still missing, and the next periodic resync may be a whole interval
+        away; the job itself converges only what it changes when it runs on a wiped node
+        after our snapshot, so retry them alone, briefly.
+        """
+        for attempt in range(BUSY_RETRIES):
+            busy = [lb.loadbalancer_id for r in reports for lb in r.loadbalancers
+                    if lb.state == BUSY]
+            if not busy:
+                return
+            time.sleep(BUSY_RETRY_DELAY * (attempt + 1))
+            reports = self.resyncer.run(loadbalancer_ids=busy)
+            self._log(reports)
+
+    @staticmethod
+    def _log(reports: list[GroupReport]) -> None:
         for report in reports:
             states: dict[str, int] = {}
             for lb in report.loadbalancers:
@@ -64,7 +91,6 @@ class RestartDetector:
             for lb in report.loadbalancers:
                 if lb.error:
                     LOG.warning("Resync of %s: %s (%s)", lb.loadbalancer_id, lb.state, lb.error)
-        return reports
 
     def _node(self, api: Any, expected: frozenset[RuleKey] | None) -> str | None:
         """Why this node needs a resync, or None."""
