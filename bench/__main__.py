@@ -23,6 +23,7 @@ BENCHMARKS = {
     "provider_latency": "bench.provider_latency",
     "calls_per_op": "bench.calls_per_op",
     "scale": "bench.scale",
+    "health_timing": "bench.health_timing",
 }
 
 
