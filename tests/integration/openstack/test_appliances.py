@@ -1,0 +1,235 @@
+"""Driver-managed appliances on real Keystone, Neutron and Nova (``openstack_rig``): the
+rig's virt driver starts an emulated appliance for each server from the user data the driver
+wrote, on the management port's loopback address, with the driver-issued certificates.
+
+The appliance manager and the worker's placement are driven directly (not through the Octavia
+API) with real openstacksdk calls; rules are converged with the project's ``Reconciler``, and
+traffic goes client → VIP → member on loopback.
+"""
+
+from __future__ import annotations
+
+import pathlib
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import requests
+import sqlalchemy as sa
+from octavia_lib.api.drivers import data_models as dm
+from openstack import exceptions as sdk_exceptions
+from oslo_config import cfg
+
+from octavia_loxilb.appliance import compute
+from octavia_loxilb.appliance import manager as appliance_manager
+from octavia_loxilb.appliance.manager import ApplianceManager
+from octavia_loxilb.conf import register_opts
+from octavia_loxilb.db import migrations
+from octavia_loxilb.db.session import create_engine
+from octavia_loxilb.reconcile.apply import Reconciler
+from octavia_loxilb.reconcile.translate import translate
+from octavia_loxilb.worker.placement import Placer
+from rig.backends import TcpBackend, send_tcp
+
+pytestmark = pytest.mark.timeout(900)
+
+
+class Env:
+    """A driver's view of the rig: options, its database, the manager and placement."""
+
+    def __init__(self, rig: Any, workdir: pathlib.Path) -> None:
+        self.rig = rig
+        self.conf = register_opts(cfg.ConfigOpts())
+        self.conf([], project="octavia-loxilb-test")
+        self.conf.set_override("state_path", str(workdir / "state"), group="loxilb")
+        self.conf.set_override("api_retries", 0, group="loxilb")
+        options = dict(rig.auth("admin"), region_name="RegionOne", ca_key_passphrase="test",
+                       management_network_id=rig.network("mgmt").network_id,
+                       image_id=rig.image_id, compute_flavor_id=rig.flavor_id,
+                       api_timeout=60.0, ping_timeout=30.0, boot_timeout=120.0,
+                       poll_interval=0.3)
+        for key, value in options.items():
+            self.conf.set_override(key, value, group="loxilb_appliance")
+        self.engine = create_engine(f"sqlite:///{workdir / 'driver.sqlite'}")
+        migrations.upgrade(self.engine)
+        self.conn = rig.connection("admin")
+        self.manager: ApplianceManager = appliance_manager.from_conf(self.conf, self.engine)
+        self.placer = Placer(self.engine, self.conf)
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "servers": len(list(self.conn.compute.servers())),
+            "ports": len(list(self.conn.network.ports())),
+            "security_groups": len([g for g in self.conn.network.security_groups()
+                                    if g.name != "default"]),
+            "server_groups": len(list(self.conn.compute.server_groups())),
+        }
+
+    def tree(self, vip_host: int, members: list[tuple[str, str | None]] | None = None,
+             flavor: dict[str, Any] | None = None, port: int = 8080) -> dict[str, Any]:
+        """An LB tree as the driver-agent renders it; members are (address, subnet id)."""
+        vip = self.rig.network("vip")
+        lb_id = str(uuid.uuid4())
+        pool_id = str(uuid.uuid4())
+        pool = dm.Pool(pool_id=pool_id, loadbalancer_id=lb_id, protocol="TCP",
+                       lb_algorithm="ROUND_ROBIN", admin_state_up=True, healthmonitor=None,
+                       members=[dm.Member(member_id=str(uuid.uuid4()), pool_id=pool_id,
+                                          address=address, protocol_port=9000 + i,
+                                          subnet_id=subnet, admin_state_up=True, weight=1,
+                                          backup=False)
+                                for i, (address, subnet) in enumerate(members or [])])
+        listener = dm.Listener(listener_id=str(uuid.uuid4()), loadbalancer_id=lb_id,
+                               protocol="TCP", protocol_port=port, admin_state_up=True,
+                               default_pool=pool, default_pool_id=pool_id, l7policies=[],
+                               connection_limit=-1)
+        lb = dm.LoadBalancer(
+            loadbalancer_id=lb_id, admin_state_up=True,
+            vip_address=vip.cidr.rsplit(".", 1)[0] + f".{vip_host}",
+            vip_network_id=vip.network_id, vip_subnet_id=vip.subnet_id,
+            listeners=[listener], pools=[pool], project_id="p", name="lb",
+            flavor=flavor or {"deployment": "appliance"})
+        tree: dict[str, Any] = lb.to_dict(recurse=True, render_unsets=True)
+        return tree
+
+    def converge(self, tree: dict[str, Any]) -> None:
+        group = self.manager.ensure(tree["loadbalancer_id"], tree)
+        result = Reconciler(self.placer.nodes(group)).converge(translate(tree))
+        assert result.verified, result
+
+    def close(self) -> None:
+        self.placer.close()
+        self.manager.services.close()
+        self.conn.close()
+
+
+@pytest.fixture(scope="module")
+def env(openstack_rig: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
+    built = Env(openstack_rig, tmp_path_factory.mktemp("appliances"))
+    yield built
+    built.close()
+
+
+@pytest.fixture(scope="module")
+def boots(env: Env) -> None:
+    """Skip the boot-dependent tests while the rig's Nova cannot boot a server."""
+    try:
+        server = env.conn.compute.create_server(
+            name="canary", image_id=env.rig.image_id, flavor_id=env.rig.flavor_id,
+            networks=[{"uuid": env.rig.network("mgmt").network_id}])
+    except sdk_exceptions.HttpException as exc:
+        pytest.skip(f"the OpenStack rig cannot boot servers: {exc}")
+    env.conn.compute.delete_server(server.id)
+    env.conn.compute.wait_for_delete(server, wait=60)
+
+
+def _wait(predicate: Callable[[], bool], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.3)
+
+
+def test_cloud_resources_made_and_undone_on_real_neutron_and_nova(env: Env) -> None:
+    cloud = compute.Cloud(env.conn)
+    before = env.counts()
+    vip = env.rig.network("vip")
+    sg = cloud.create_security_group("loxilb-appliance-test", 8091, ["127.0.0.0/8"])
+    server_group = cloud.create_server_group("loxilb-appliance-test", anti_affinity=True)
+    port = cloud.create_port("loxilb-appliance-test", vip.network_id, vip.subnet_id, [sg])
+    assert port.subnet_id == vip.subnet_id and port.prefix_length == 24
+    assert port.ip_address is not None and port.ip_address.startswith(vip.cidr[:-5])
+    assert cloud.add_allowed_address(port.id, port.ip_address[:-3] + "200")
+    assert not cloud.add_allowed_address(port.id, port.ip_address[:-3] + "200")
+    pairs = env.conn.network.get_port(port.id).allowed_address_pairs
+    assert [p["ip_address"] for p in pairs] == [port.ip_address[:-3] + "200"]
+    cloud.remove_allowed_address(port.id, port.ip_address[:-3] + "200")
+    assert env.conn.network.get_port(port.id).allowed_address_pairs == []
+    assert env.conn.compute.get_server_group(server_group).policy == "anti-affinity"
+    for _ in range(2):  # deletes tolerate "already gone"
+        cloud.delete_port(port.id)
+        cloud.delete_server_group(server_group)
+        cloud.delete_security_group(sg)
+    assert env.counts() == before
+
+
+def test_single_appliance_serves_its_vip_over_mtls_only(
+        env: Env, boots: None, appliance_pki: Any, tmp_path: pathlib.Path) -> None:
+    before = env.counts()
+    vip = env.rig.network("vip")
+    backend_ip = vip.cidr.rsplit(".", 1)[0] + ".50"
+    tree = env.tree(200, [(backend_ip, None)])
+    with TcpBackend(backend_ip, 9000, "b1").start() as _backend:
+        env.converge(tree)
+        [appliance] = env.manager.services.store.appliances(
+            env.placer.placed_group(tree["loadbalancer_id"]).id)  # type: ignore[union-attr]
+        server = env.conn.compute.get_server(appliance.server_id)
+        assert server.status == "ACTIVE"
+        ports = list(env.conn.network.ports(device_id=server.id))
+        assert len(ports) == 2
+        [vip_port] = [p for p in ports if p.network_id == vip.network_id]
+        assert [p["ip_address"] for p in vip_port.allowed_address_pairs] == [
+            tree["vip_address"]]
+        assert send_tcp(tree["vip_address"], 8080, "hello").startswith("b1 hello")
+
+        files = env.manager.services.certs.client_tls_files()
+        url = f"https://{appliance.management_address}:8091/netlox/v1/version"
+        assert requests.get(url, verify=files.ca_file,
+                            cert=(files.cert_file, files.key_file), timeout=5).ok
+        stranger = appliance_pki["stranger"].issue("stranger", client=True)
+        cert, key = stranger.write(tmp_path, "stranger")
+        with pytest.raises(requests.exceptions.RequestException):
+            requests.get(url, verify=files.ca_file, cert=(cert, key), timeout=5)
+        with pytest.raises(requests.exceptions.RequestException):
+            requests.get(url, verify=files.ca_file, timeout=5)
+    env.manager.release(tree["loadbalancer_id"])
+    _wait(lambda: env.counts() == before)
+
+
+def test_a_failed_boot_leaves_nothing_behind(env: Env, boots: None) -> None:
+    before = env.counts()
+    tree = env.tree(201, flavor={"deployment": "appliance", "image": str(uuid.uuid4())})
+    with pytest.raises(sdk_exceptions.SDKException):
+        env.manager.ensure(tree["loadbalancer_id"], tree)
+    assert env.counts() == before
+    assert env.placer.placed_group(tree["loadbalancer_id"]) is None
+    with env.engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT COUNT(*) FROM appliances")).scalar() == 0
+
+
+def test_shared_group_outlives_its_first_lb(env: Env, boots: None) -> None:
+    before = env.counts()
+    first, second = env.tree(202), env.tree(203)
+    env.converge(first)
+    env.converge(second)
+    group = env.placer.placed_group(first["loadbalancer_id"])
+    assert group is not None
+    assert env.placer.placed_group(second["loadbalancer_id"]) == group
+    assert env.counts()["servers"] == before["servers"] + 1
+    env.manager.release(first["loadbalancer_id"])
+    assert env.counts()["servers"] == before["servers"] + 1
+    env.manager.release(second["loadbalancer_id"])
+    _wait(lambda: env.counts() == before)
+
+
+def test_member_on_a_second_subnet_gets_an_interface(env: Env, boots: None) -> None:
+    before = env.counts()
+    member_net = env.rig.network("member1")
+    backend_ip = member_net.cidr.rsplit(".", 1)[0] + ".50"
+    tree = env.tree(204, [(backend_ip, member_net.subnet_id)])
+    with TcpBackend(backend_ip, 9000, "m1").start():
+        env.converge(tree)
+        group = env.placer.placed_group(tree["loadbalancer_id"])
+        assert group is not None
+        [appliance] = env.manager.services.store.appliances(group.id)
+        [member_port] = appliance.ports_for("member")
+        assert member_port.subnet_id == member_net.subnet_id
+        _wait(lambda: member_port.port_id in {
+            p.id for p in env.conn.network.ports(device_id=appliance.server_id)})
+        assert send_tcp(tree["vip_address"], 8080, "x").startswith("m1 x")
+        member_id = tree["pools"][0]["members"][0]["member_id"]
+        env.manager.ensure(tree["loadbalancer_id"], tree, leaving={member_id})
+        assert env.conn.network.find_port(member_port.port_id) is None
+    env.manager.release(tree["loadbalancer_id"])
+    _wait(lambda: env.counts() == before)
