@@ -93,9 +93,12 @@ class LocalStack:
                 provider_drivers=self.providers,
                 default_provider="loxilb",
                 loxilb=self.loxilb_section(),
-                extra_config={"loxilb_database": {"connection": db_url}},
+                extra_config={"loxilb_database": {"connection": db_url},
+                              # The worker's pending scan reads this Octavia (noauth).
+                              "loxilb_octavia_api": {"auth_type": "none"}},
                 debug=self.debug,
             )
+            self.rig.loxilb.setdefault("octavia_api_endpoint", self.rig.api_url)
             self.rig.loxilb.update({
                 "status_socket_path": self.rig.status_socket,
                 "stats_socket_path": self.rig.stats_socket,
@@ -129,6 +132,16 @@ class LocalStack:
         log.close()
         self._workers.append(proc)
         return proc
+
+    def stop_worker(self, index: int, kill: bool = False) -> None:
+        """Stop worker ``index``: SIGTERM (graceful) or SIGKILL (a crash mid-job)."""
+        proc = self._workers[index]
+        if kill:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, 9)
+            proc.wait(10)
+        else:
+            _terminate(proc)
 
     def wait_worker_serving(self, index: int, timeout: float = 60.0) -> None:
         """Wait until worker ``index`` has subscribed to its topic.

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from oslo_config import cfg
 
 _MODULES = ("client", "driver", "worker", "database", "placement", "reconcile", "health",
-            "appliance", "resync", "appliance_health")
+            "appliance", "resync", "appliance_health", "octavia_api")
 
 
 def _option_modules() -> Iterable[object]:

@@ -68,4 +68,24 @@ OPTS: list[cfg.Opt] = [
         help="Seconds finished job journal records are kept (for 'octavia-loxilb-manage lb "
         "unstick' and diagnosis).",
     ),
+    cfg.FloatOpt(
+        "pending_scan_interval",
+        default=0.0,
+        min=0.0,
+        help="Seconds between scans of Octavia's v2 API for this provider's load balancers "
+        "left PENDING_* longer than pending_deadline with no job on any worker (a cast "
+        "RabbitMQ lost); each is finished with a converge and a status push. Needs the "
+        "[loxilb_octavia_api] service credentials. 0 disables the scan.",
+    ),
+    cfg.StrOpt(
+        "octavia_api_endpoint",
+        help="Octavia API base URL for the pending scan (e.g. http://octavia:9876); unset "
+        "means the load-balancer endpoint from the Keystone catalog.",
+    ),
+    cfg.StrOpt(
+        "provider_name",
+        default="loxilb",
+        help="The name this provider is enabled under in Octavia's "
+        "[api_settings] enabled_provider_drivers; the pending scan lists its load balancers.",
+    ),
 ]

@@ -105,14 +105,6 @@ def observe(desired: DesiredState, views: Sequence[NodeView]) -> tuple[rollup.Ob
     return observed, missing
 
 
-def read_tree(library: Any, lb_id: str) -> dict[str, Any] | None:
-    lb = library.get_loadbalancer(lb_id)
-    if lb is None:
-        return None
-    tree: dict[str, Any] = lb.to_dict(recurse=True, render_unsets=True)
-    return tree
-
-
 class HealthPoller:
     """One poll per call; state (tree cache, last pushed) lives for one leadership term."""
 
@@ -206,7 +198,7 @@ class HealthPoller:
             return cached[0]
         self._stale.discard(lb_id)
         self.last_pushed.pop(lb_id, None)
-        tree = read_tree(library, lb_id)
+        tree = octavia_reader.current_tree(library, lb_id)
         if tree is None:
             self._forget(lb_id)
             return None

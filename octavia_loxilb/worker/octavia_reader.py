@@ -175,6 +175,19 @@ def resolve_loadbalancer_id(
         wait = min(wait * 2, READ_BACKOFF_MAX)
 
 
+def current_tree(library: Any, loadbalancer_id: str) -> Tree | None:
+    """The load balancer's tree as the driver-agent has it now; None when it is gone.
+
+    For periodic work (health, resync, sweeps), which wants what is committed, unlike a
+    job that must wait for its own commit (``read_tree``).
+    """
+    lb = library.get_loadbalancer(loadbalancer_id)
+    if lb is None:
+        return None
+    tree: Tree = lb.to_dict(recurse=True, render_unsets=True)
+    return tree
+
+
 def read_tree(
     job: Job, library: driver_lib.DriverLibrary, *, deadline: float,
     sleep: Callable[[float], None] = time.sleep,

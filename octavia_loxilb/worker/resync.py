@@ -109,14 +109,6 @@ class GroupReport:
 Progress = Callable[[LoadBalancerSync], None]
 
 
-def _tree(library: Any, loadbalancer_id: str) -> dict[str, Any] | None:
-    lb = library.get_loadbalancer(loadbalancer_id)
-    if lb is None:
-        return None
-    rendered: dict[str, Any] = lb.to_dict(recurse=True, render_unsets=True)
-    return rendered
-
-
 class Resyncer:
     """Runs resync cycles; one cycle at a time per process (periodic and triggered alike)."""
 
@@ -233,7 +225,7 @@ class Resyncer:
                       claims: Sequence[db_api.ProbeClaim] = ()) -> LoadBalancerSync:
         lb_id = placement.loadbalancer_id
         try:
-            tree = _tree(library, lb_id)
+            tree = octavia_reader.current_tree(library, lb_id)
         except Exception as exc:
             return LoadBalancerSync(lb_id, UNREADABLE, error=f"driver-agent read failed: {exc}")
         if tree is None:
@@ -268,7 +260,7 @@ class Resyncer:
         lb_id = placement.loadbalancer_id
         try:
             with self.locks.hold(lb_id, timeout=LOCK_WAIT):
-                tree = _tree(self.library(), lb_id)
+                tree = octavia_reader.current_tree(self.library(), lb_id)
                 if tree is None:
                     return self._gone(placement, dry_run=False, locked=True)
                 desired = translate(tree, settings=self.settings)

@@ -20,7 +20,15 @@ from octavia_loxilb.common.jobs import Job
 from octavia_loxilb.db import migrations
 from octavia_loxilb.db.session import get_engine
 from octavia_loxilb.driver.rpc import RPC_NAMESPACE, RPC_VERSION
-from octavia_loxilb.worker import health, octavia_reader, restart_detect, resync, stats, sweeper
+from octavia_loxilb.worker import (
+    health,
+    octavia_reader,
+    pending_scan,
+    restart_detect,
+    resync,
+    stats,
+    sweeper,
+)
 from octavia_loxilb.worker.endpoints import WorkerEndpoint
 from octavia_loxilb.worker.journal import JobJournal
 from octavia_loxilb.worker.locking import LoadBalancerLocks
@@ -44,6 +52,7 @@ def register_periodic_tasks(runner: PeriodicRunner) -> None:
     runner.register("resync", "resync_interval", resync.make_task)
     runner.register("restart_check", "restart_check_interval", restart_detect.make_task)
     runner.register("sweeper", "sweep_interval", sweeper.make_task)
+    runner.register("pending_scan", "pending_scan_interval", pending_scan.make_task)
 
 
 def rpc_target(conf: Any, host: str) -> oslo_messaging.Target:

@@ -159,11 +159,10 @@ def unstick(loadbalancer_id: str, *, journal: JobJournal, runner: Any, library: 
                        state=DONE)
         done.append(f"re-ran job {entry.job.op} on {entry.job.subject[0]} "
                     f"{entry.job.subject[1]}: {'succeeded' if run.succeeded else run.reason}")
-    lb = library.get_loadbalancer(loadbalancer_id)
-    if lb is None:
+    tree = octavia_reader.current_tree(library, loadbalancer_id)
+    if tree is None:
         done.append(f"load balancer {loadbalancer_id} is not known to Octavia")
         return done
-    tree = lb.to_dict(recurse=True, render_unsets=True)
     run = runner.run(full_report_job(tree))
     pushed = sum(len(records) for document in run.pushed for records in document.values())
     done.append(f"converged and reported {pushed} objects: "
