@@ -51,8 +51,10 @@ def wants_appliances(tree: Mapping[str, Any]) -> bool:
     return (tree.get("flavor") or {}).get("deployment") == "appliance"
 
 
-def spec_for(tree: Mapping[str, Any], conf: Any) -> ApplianceSpec:
-    """The appliance spec of a load balancer, from its flavor, AZ and the options."""
+def spec_for(tree: Mapping[str, Any], conf: Any,
+             topology: str | None = None) -> ApplianceSpec:
+    """The appliance spec of a load balancer, from its flavor, AZ and the options;
+    ``topology`` overrides the flavor's."""
     flavor = tree.get("flavor") or {}
     zone = tree.get("availability_zone") or {}
     opts = conf.loxilb_appliance
@@ -66,8 +68,9 @@ def spec_for(tree: Mapping[str, Any], conf: Any) -> ApplianceSpec:
     if missing:
         raise SpecError("cannot build appliances without " + ", ".join(missing))
     return ApplianceSpec(
-        topology=flavor.get("topology") or "SINGLE", compute_flavor=str(compute_flavor),
-        image=str(image), availability_zone=zone.get("compute_zone") or opts.availability_zone,
+        topology=topology or flavor.get("topology") or "SINGLE",
+        compute_flavor=str(compute_flavor), image=str(image),
+        availability_zone=zone.get("compute_zone") or opts.availability_zone,
         vip_network_id=str(tree["vip_network_id"]), vip_mode=flavor.get("vip_mode") or "arp")
 
 

@@ -52,15 +52,74 @@ class ApplianceManager:
         VIP allowed on the appliance ports and its member subnets attached."""
         vip = str(tree.get("vip_address") or "")
         subnets = groups.member_subnets(tree, leaving)
+        spec = groups.spec_for(tree, self.services.conf,
+                               self.services.store.topology_override(loadbalancer_id))
         placement = self._placement(loadbalancer_id)
         if placement is not None:
             group_id = placement.group.id
+            record = self.services.store.group(group_id)
+            if record is not None and record.flavor_key != spec.key:
+                return self._move(loadbalancer_id, tree, leaving, spec, group_id)
             with self.group_lock(f"appliance-group-{group_id}"):
                 self.services.store.set_member_subnets(group_id, loadbalancer_id, subnets)
                 flows.attach(self.services, group_id, vip)
                 network.detach_unused_member_networks(self.services, group_id)
             return self._group(group_id)
-        spec = groups.spec_for(tree, self.services.conf)
+        return self._place(loadbalancer_id, tree, spec, vip, subnets)
+
+    def set_topology(self, loadbalancer_id: str, topology: str | None) -> None:
+        """Choose a topology for one load balancer over its flavor's (``None``: the
+        flavor's again); the next job on it moves it (``ensure``)."""
+        self.services.store.set_topology_override(loadbalancer_id, topology)
+
+    def _move(self, loadbalancer_id: str, tree: Mapping[str, Any], leaving: Collection[str],
+              spec: groups.ApplianceSpec, old_group_id: str) -> db_api.Group:
+        """Make before break: place the load balancer on a group of its new spec (its VIP
+        and member networks attached there), then take it off the old group, which is
+        destroyed when it was the last. Its rules follow from the caller's converge on the
+        returned group; the configuration lives in Octavia, so nothing is lost."""
+        LOG.info("Moving load balancer %s off appliance group %s (spec changed)",
+                 loadbalancer_id, old_group_id)
+        vip = str(tree.get("vip_address") or "")
+        with self.group_lock(f"appliance-group-{old_group_id}"):
+            if vip:
+                network.remove_vip_address_pairs(self.services, old_group_id, vip)
+            self.services.store.set_member_subnets(old_group_id, loadbalancer_id, ())
+            with session_scope(self.engine) as session:
+                db_api.delete_placement(session, loadbalancer_id)
+        try:
+            group = self._place(loadbalancer_id, tree, spec, vip,
+                                groups.member_subnets(tree, leaving))
+        except Exception:
+            LOG.exception("Moving load balancer %s failed; it stays on group %s",
+                          loadbalancer_id, old_group_id)
+            with session_scope(self.engine) as session:
+                db_api.create_placement(session, loadbalancer_id, old_group_id, vip or None)
+            self.services.store.set_member_subnets(old_group_id, loadbalancer_id,
+                                                   groups.member_subnets(tree, leaving))
+            flows.attach(self.services, old_group_id, vip)
+            raise
+        with self.group_lock(f"appliance-group-{old_group_id}"):
+            if self.services.store.placement_count(old_group_id) == 0:
+                flows.destroy_group(self.services, old_group_id)
+            else:
+                self._delete_rules_of(tree, old_group_id)
+                network.detach_unused_member_networks(self.services, old_group_id)
+        return group
+
+    def _delete_rules_of(self, tree: Mapping[str, Any], group_id: str) -> None:
+        """The moved load balancer's rules off a group that keeps serving others."""
+        from octavia_loxilb.reconcile.apply import Reconciler
+        from octavia_loxilb.reconcile.translate import translate
+
+        clients = [self.services.client(a.management_address or "")
+                   for a in self.services.store.appliances(group_id)]
+        gone = translate(tree, deleting={"loadbalancers": [str(tree["loadbalancer_id"])]})
+        Reconciler(clients).converge(gone)
+
+    def _place(self, loadbalancer_id: str, tree: Mapping[str, Any],
+               spec: groups.ApplianceSpec, vip: str, subnets: set[str]) -> db_api.Group:
+        """Join a fitting group or build one, then attach the load balancer to it."""
         chosen = groups.choose_group(self.services.store, spec, self.services.conf)
         created = chosen is None
         if chosen is not None:

@@ -227,3 +227,18 @@ class ApplianceStore:
             return set(session.scalars(
                 sa.select(models.ApplianceMemberSubnet.subnet_id)
                 .where(models.ApplianceMemberSubnet.group_id == group_id)))
+
+    # -- topology overrides ------------------------------------------------------------------
+
+    def topology_override(self, loadbalancer_id: str) -> str | None:
+        with session_scope(self.engine) as session:
+            row = session.get(models.ApplianceTopologyOverride, loadbalancer_id)
+            return row.topology if row else None
+
+    def set_topology_override(self, loadbalancer_id: str, topology: str | None) -> None:
+        with session_scope(self.engine) as session:
+            session.execute(sa.delete(models.ApplianceTopologyOverride).where(
+                models.ApplianceTopologyOverride.loadbalancer_id == loadbalancer_id))
+            if topology is not None:
+                session.add(models.ApplianceTopologyOverride(
+                    loadbalancer_id=loadbalancer_id, topology=topology))

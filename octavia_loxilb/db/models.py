@@ -232,3 +232,13 @@ class ProbeClaim(Base):
     healthmonitor_id: orm.Mapped[str] = orm.mapped_column(sa.String(36))
     fingerprint: orm.Mapped[str] = orm.mapped_column(sa.Text)
     created_at: orm.Mapped[datetime.datetime] = orm.mapped_column(sa.DateTime, default=_now)
+
+
+class ApplianceTopologyOverride(Base):
+    """A topology an operator chose for one load balancer over its flavor's (a topology
+    change of an existing load balancer, since Octavia flavors cannot change)."""
+
+    __tablename__ = "appliance_topology_overrides"
+
+    loadbalancer_id: orm.Mapped[str] = orm.mapped_column(sa.String(36), primary_key=True)
+    topology: orm.Mapped[str] = orm.mapped_column(sa.String(32))

@@ -309,3 +309,65 @@ def test_dead_single_appliance_is_rebuilt_and_its_lbs_replayed(
     assert replayed == [results["group_id"]]
     assert services.client(appliance.management_address or "").version().version
     assert cloud.counts()["servers"] == 1
+
+
+def _lb_tree(vip_subnet: Any, lb_id: str, vip_host: int) -> dict[str, Any]:
+    """A full tree (listener, pool, member) as the driver-agent renders it."""
+    from octavia_lib.api.drivers import data_models as dm
+
+    prefix = vip_subnet.cidr.rsplit(".", 1)[0]
+    pool = dm.Pool(pool_id=f"{lb_id}-p", loadbalancer_id=lb_id, protocol="TCP",
+                   lb_algorithm="ROUND_ROBIN", admin_state_up=True, healthmonitor=None,
+                   members=[dm.Member(member_id=f"{lb_id}-m", pool_id=f"{lb_id}-p",
+                                      address=f"{prefix}.50", protocol_port=9000,
+                                      admin_state_up=True, weight=1, backup=False)])
+    listener = dm.Listener(listener_id=f"{lb_id}-l", loadbalancer_id=lb_id, protocol="TCP",
+                           protocol_port=8080, admin_state_up=True, default_pool=pool,
+                           default_pool_id=pool.pool_id, l7policies=[], connection_limit=-1)
+    lb = dm.LoadBalancer(loadbalancer_id=lb_id, admin_state_up=True,
+                         vip_address=f"{prefix}.{vip_host}",
+                         vip_network_id=vip_subnet.network_id, vip_subnet_id=vip_subnet.id,
+                         listeners=[listener], pools=[pool], project_id="p", name="lb",
+                         flavor={"deployment": "appliance"})
+    tree: dict[str, Any] = lb.to_dict(recurse=True, render_unsets=True)
+    return tree
+
+
+def test_topology_change_single_to_active_standby_and_back_keeps_the_rules(
+        services: Services, cloud: FakeCloud, vip_subnet: Any) -> None:
+    from octavia_loxilb.reconcile.apply import Reconciler
+    from octavia_loxilb.reconcile.translate import translate
+    from octavia_loxilb.worker.placement import Placer
+
+    engine = _engine(services)
+    manager = ApplianceManager(services, engine)
+    placer = Placer(engine, services.conf)
+    moving = _lb_tree(vip_subnet, "lb-moving", 200)
+    staying = _lb_tree(vip_subnet, "lb-staying", 201)
+
+    def converge(tree: dict[str, Any]) -> list[str]:
+        group = manager.ensure(tree["loadbalancer_id"], tree)
+        assert Reconciler(placer.nodes(group)).converge(translate(tree)).verified
+        return [a.management_address or "" for a in services.store.appliances(group.id)]
+
+    def vips_on(address: str) -> set[str]:
+        return {r.service.external_ip for r in services.client(address).list_rules()}
+
+    try:
+        [single] = converge(moving)
+        assert converge(staying) == [single]
+        manager.set_topology("lb-moving", "ACTIVE_STANDBY")
+        pair = converge(moving)
+        assert len(pair) == 2 and single not in pair
+        assert all(vips_on(a) == {moving["vip_address"]} for a in pair)
+        assert vips_on(single) == {staying["vip_address"]}  # moved off the shared group
+        assert cloud.counts()["servers"] == 3
+
+        manager.set_topology("lb-moving", None)
+        [back] = converge(moving)
+        assert back == single  # rejoins the fitting SINGLE group
+        assert vips_on(single) == {moving["vip_address"], staying["vip_address"]}
+        assert cloud.counts() == {"servers": 1, "ports": 2, "security_groups": 1,
+                                  "server_groups": 0}  # the emptied pair was destroyed
+    finally:
+        placer.close()

@@ -95,9 +95,16 @@ def upgrade() -> None:
     )
     op.create_index("ix_appliance_member_subnets_group_id", "appliance_member_subnets",
                     ["group_id"])
+    op.create_table(
+        "appliance_topology_overrides",
+        sa.Column("loadbalancer_id", sa.String(36), primary_key=True),
+        sa.Column("topology", sa.String(32), nullable=False),
+        mysql_engine="InnoDB",
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("appliance_topology_overrides")
     op.drop_table("appliance_member_subnets")
     op.drop_table("appliance_certificates")
     op.drop_table("appliance_ports")
