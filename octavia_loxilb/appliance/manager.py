@@ -67,6 +67,17 @@ class ApplianceManager:
             return self._group(group_id)
         return self._place(loadbalancer_id, tree, spec, vip, subnets)
 
+    def failover(self, loadbalancer_id: str) -> None:
+        """On-demand health pass over the load balancer's appliances: a dead MASTER's
+        BACKUP is promoted and dead appliances are rebuilt (the caller then converges)."""
+        from octavia_loxilb.appliance.health import ApplianceMonitor
+
+        placement = self._placement(loadbalancer_id)
+        if placement is None or placement.group.kind != "appliance":
+            return
+        with self.group_lock(f"appliance-group-{placement.group.id}"):
+            ApplianceMonitor(self.services, self.engine).check(placement.group.id)
+
     def set_topology(self, loadbalancer_id: str, topology: str | None) -> None:
         """Choose a topology for one load balancer over its flavor's (``None``: the
         flavor's again); the next job on it moves it (``ensure``)."""
@@ -74,10 +85,13 @@ class ApplianceManager:
 
     def _move(self, loadbalancer_id: str, tree: Mapping[str, Any], leaving: Collection[str],
               spec: groups.ApplianceSpec, old_group_id: str) -> db_api.Group:
-        """Make before break: place the load balancer on a group of its new spec (its VIP
-        and member networks attached there), then take it off the old group, which is
-        destroyed when it was the last. Its rules follow from the caller's converge on the
-        returned group; the configuration lives in Octavia, so nothing is lost."""
+        """Move the load balancer to a group of its new spec: its VIP pair leaves the old
+        appliances first (in ARP mode only one group may answer for the VIP), then it is
+        placed on a fitting or new group with its VIP and member networks, and the old
+        group loses its rules (or is destroyed when this was its last load balancer). A
+        failed placement puts it back on the old group. Its rules follow from the caller's
+        converge on the returned group; the configuration lives in Octavia, so nothing is
+        lost."""
         LOG.info("Moving load balancer %s off appliance group %s (spec changed)",
                  loadbalancer_id, old_group_id)
         vip = str(tree.get("vip_address") or "")

@@ -260,6 +260,8 @@ class JobRunner:
         if job.op == "loadbalancer_delete":
             return self.placer.placed_group(lb_id)
         leaving = {i for ids in job.deleting.values() for i in ids}
+        if job.op == "loadbalancer_failover":
+            self.appliances.failover(lb_id)
         return self.appliances.ensure(lb_id, tree, leaving)
 
     def _release_appliances(self, loadbalancer_id: str) -> None:

@@ -124,3 +124,21 @@ def test_a_failed_build_ends_error_and_leaves_nothing(
     deleted = runner.run(job_builder.loadbalancer_delete(lb, cascade=True))
     assert deleted.succeeded, deleted.reason
     assert cloud.counts() == EMPTY
+
+
+def test_failover_rebuilds_a_dead_appliance_and_restores_the_rules(
+        runner: JobRunner, agent: FakeDriverAgent, cloud: FakeCloud) -> None:
+    lb = _lb(cloud)
+    agent.set_tree(lb)
+    assert runner.run(job_builder.loadbalancer_create(lb)).succeeded
+    [dead] = cloud.servers.values()
+    assert dead.emulator is not None
+    address = dead.emulator.config.host
+    dead.emulator.stop()
+    failover = runner.run(job_builder.loadbalancer_failover(LB_ID))
+    assert failover.succeeded, failover.reason
+    [rebuilt] = cloud.servers.values()
+    assert rebuilt.id != dead.id
+    assert rebuilt.emulator is not None and rebuilt.emulator.config.host == address
+    [rule] = runner.appliances.services.client(address).list_rules()
+    assert rule.service.external_ip == lb.vip_address
