@@ -51,6 +51,7 @@ class CloudAPI(Protocol):
 
     def create_security_group(self, name: str, api_port: int,
                               cidrs: Sequence[str]) -> str: ...
+    def create_data_security_group(self, name: str) -> str: ...
     def delete_security_group(self, group_id: str) -> None: ...
     def create_server_group(self, name: str, anti_affinity: bool) -> str: ...
     def delete_server_group(self, group_id: str) -> None: ...
@@ -117,6 +118,24 @@ class Cloud:
             self.conn.network.create_security_group_rule(
                 security_group_id=group.id, direction="ingress", ethertype="IPv4",
                 protocol="udp", port_range_min=3784, port_range_max=3784)
+        except sdk_exceptions.SDKException:
+            self.delete_security_group(group.id)
+            raise
+        return str(group.id)
+
+    def create_data_security_group(self, name: str) -> str:
+        """Client traffic to any listener port of the VIP (TCP, UDP) and ICMP; which
+        clients may connect is the rule's business (LoxiLB allowedSources)."""
+        group = self.conn.network.create_security_group(
+            name=name, description="LoxiLB appliance data plane (VIP and member ports)")
+        try:
+            for protocol in ("tcp", "udp"):
+                self.conn.network.create_security_group_rule(
+                    security_group_id=group.id, direction="ingress", ethertype="IPv4",
+                    protocol=protocol, port_range_min=1, port_range_max=65535)
+            self.conn.network.create_security_group_rule(
+                security_group_id=group.id, direction="ingress", ethertype="IPv4",
+                protocol="icmp")
         except sdk_exceptions.SDKException:
             self.delete_security_group(group.id)
             raise

@@ -30,6 +30,9 @@ class GroupRecord:
     flavor_key: str
     shared: bool
     security_group_id: str | None
+    """Management ports: the API port from the workers, ICMP, BFD."""
+    data_security_group_id: str | None
+    """VIP and member ports: client traffic to the listeners."""
     server_group_id: str | None
     status: str
 
@@ -102,6 +105,7 @@ class ApplianceStore:
                 return None
             return GroupRecord(group_id, group.name, group.topology, row.vip_network_id,
                                row.flavor_key, row.shared, row.security_group_id,
+                               row.data_security_group_id,
                                row.server_group_id, row.status)
 
     def spec_json(self, group_id: str) -> str:

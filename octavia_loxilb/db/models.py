@@ -107,6 +107,8 @@ class ApplianceGroup(Base):
     shared: orm.Mapped[bool] = orm.mapped_column(sa.Boolean, default=True)
     security_group_id: orm.Mapped[str | None] = orm.mapped_column(sa.String(36),
                                                                   nullable=True)
+    data_security_group_id: orm.Mapped[str | None] = orm.mapped_column(sa.String(36),
+                                                                       nullable=True)
     server_group_id: orm.Mapped[str | None] = orm.mapped_column(sa.String(36), nullable=True)
     status: orm.Mapped[str] = orm.mapped_column(sa.String(16))
     created_at: orm.Mapped[datetime.datetime] = orm.mapped_column(sa.DateTime, default=_now)

@@ -34,6 +34,7 @@ class FakePort:
     name: str
     device_id: str = ""
     allowed: list[str] = dataclasses.field(default_factory=list)
+    security_groups: list[str] = dataclasses.field(default_factory=list)
 
 
 @dataclasses.dataclass
@@ -97,7 +98,15 @@ class FakeCloud:
         self.security_groups[group_id] = name
         return group_id
 
+    def create_data_security_group(self, name: str) -> str:
+        self._call("create_data_security_group")
+        group_id = str(uuid.uuid4())
+        self.security_groups[group_id] = name
+        return group_id
+
     def delete_security_group(self, group_id: str) -> None:
+        assert not any(group_id in p.security_groups for p in self.ports.values()), (
+            f"security group {group_id} deleted while a port uses it")
         self.security_groups.pop(group_id, None)
 
     def create_server_group(self, name: str, anti_affinity: bool) -> str:
@@ -125,7 +134,7 @@ class FakeCloud:
         mac = "fa:16:3e:" + ":".join(port_id.replace("-", "")[i:i + 2] for i in (0, 2, 4))
         info = PortInfo(port_id, subnet.network_id, subnet_id, mac, address,
                         network.prefixlen)
-        self.ports[port_id] = FakePort(info, name)
+        self.ports[port_id] = FakePort(info, name, security_groups=list(security_group_ids))
         return info
 
     def delete_port(self, port_id: str) -> None:

@@ -91,7 +91,7 @@ def test_single_group_boots_one_appliance_reached_over_mtls(
         services: Services, cloud: FakeCloud, vip_subnet: Any) -> None:
     results = flows.create_group(services, _spec(services, vip_subnet), True, vip_subnet.id)
     group_id = results["group_id"]
-    assert cloud.counts() == {"servers": 1, "ports": 2, "security_groups": 1,
+    assert cloud.counts() == {"servers": 1, "ports": 2, "security_groups": 2,
                               "server_groups": 0}
     [appliance] = services.store.appliances(group_id)
     assert appliance.status == "ACTIVE" and appliance.role is None
@@ -101,6 +101,13 @@ def test_single_group_boots_one_appliance_reached_over_mtls(
     client = services.client(appliance.management_address)
     assert client.version().version
     [vip_port] = appliance.ports_for("vip")
+    [management_port] = appliance.ports_for("management")
+    group_record = services.store.group(group_id)
+    assert group_record is not None
+    assert cloud.ports[management_port.port_id].security_groups == [
+        group_record.security_group_id]
+    assert cloud.ports[vip_port.port_id].security_groups == [
+        group_record.data_security_group_id]
     dev = next(p.name for p in client.list_ports() if p.mac == vip_port.mac_address)
     assert vip_port.cidr in client.list_ipv4_addresses()[dev]
     assert topology.current_roles([topology.HAMember(client, "", None)]) == ["NOT_DEFINED"]
@@ -116,7 +123,7 @@ def test_active_standby_pairs_master_and_backup_with_bfd(
         services: Services, cloud: FakeCloud, vip_subnet: Any) -> None:
     results = flows.create_group(services, _spec(services, vip_subnet, "ACTIVE_STANDBY"),
                                  True, vip_subnet.id)
-    assert cloud.counts() == {"servers": 2, "ports": 4, "security_groups": 1,
+    assert cloud.counts() == {"servers": 2, "ports": 4, "security_groups": 2,
                               "server_groups": 1}
     assert list(cloud.server_groups.values()) == [True]  # anti-affinity
     appliances = services.store.appliances(results["group_id"])
@@ -132,6 +139,7 @@ def test_active_standby_pairs_master_and_backup_with_bfd(
 
 STEPS = [
     ("create_security_group", 1, "SINGLE"),
+    ("create_data_security_group", 1, "SINGLE"),
     ("create_server_group", 1, "ACTIVE_STANDBY"),
     ("create_port", 2, "SINGLE"),
     ("create_port", 4, "ACTIVE_STANDBY"),
@@ -293,7 +301,7 @@ def test_dead_master_standby_takes_over_and_the_dead_one_rejoins_as_backup(
         group = db_api.get_group(session, group_id)
     assert group is not None
     assert {n.role for n in group.nodes} == {"MASTER", "BACKUP"}
-    assert cloud.counts() == {"servers": 2, "ports": 4, "security_groups": 1,
+    assert cloud.counts() == {"servers": 2, "ports": 4, "security_groups": 2,
                               "server_groups": 1}
 
 
@@ -367,7 +375,7 @@ def test_topology_change_single_to_active_standby_and_back_keeps_the_rules(
         [back] = converge(moving)
         assert back == single  # rejoins the fitting SINGLE group
         assert vips_on(single) == {moving["vip_address"], staying["vip_address"]}
-        assert cloud.counts() == {"servers": 1, "ports": 2, "security_groups": 1,
+        assert cloud.counts() == {"servers": 1, "ports": 2, "security_groups": 2,
                                   "server_groups": 0}  # the emptied pair was destroyed
     finally:
         placer.close()

@@ -96,7 +96,7 @@ def test_create_builds_appliances_and_converges_rules_on_them(
     created = runner.run(job_builder.loadbalancer_create(lb))
     assert created.succeeded, created.reason
     assert agent.status_of(LB_ID)[0] == "ACTIVE"
-    assert cloud.counts() == {"servers": 1, "ports": 2, "security_groups": 1,
+    assert cloud.counts() == {"servers": 1, "ports": 2, "security_groups": 2,
                               "server_groups": 0}
     [server] = cloud.servers.values()
     assert server.emulator is not None

@@ -63,13 +63,15 @@ class CreatePorts(_ApplianceTask):
     addresses are known to the user data and the server certificate."""
 
     def execute(self, services: Services, appliance_id: str, spec: ApplianceSpec,
-                vip_subnet_id: str | None, security_group_id: str) -> None:
+                vip_subnet_id: str | None, security_group_id: str, group_id: str) -> None:
         management = self._port(services, appliance_id, MANAGEMENT,
                                 services.opts.management_network_id, None, security_group_id)
         services.store.update_appliance(appliance_id,
                                         management_address=management.ip_address)
+        group = services.store.group(group_id)
+        assert group is not None and group.data_security_group_id
         self._port(services, appliance_id, VIP, spec.vip_network_id, vip_subnet_id,
-                   security_group_id)
+                   group.data_security_group_id)
 
     @staticmethod
     def _port(services: Services, appliance_id: str, purpose: str, network_id: str,

@@ -50,6 +50,9 @@ class DeleteGroupResources(task.Task):
         if group.server_group_id:
             services.cloud.delete_server_group(group.server_group_id)
             services.store.update_group(group_id, server_group_id=None)
+        if group.data_security_group_id:
+            services.cloud.delete_security_group(group.data_security_group_id)
+            services.store.update_group(group_id, data_security_group_id=None)
         if group.security_group_id:
             services.cloud.delete_security_group(group.security_group_id)
             services.store.update_group(group_id, security_group_id=None)

@@ -31,7 +31,8 @@ class ReserveGroup(task.Task):
 
 
 class CreateSecurityGroup(task.Task):
-    """The appliances' security group: the API port from the workers, ICMP, BFD."""
+    """The appliances' security groups: management (the API port from the workers, ICMP,
+    BFD) and data plane (client traffic on the VIP and member ports)."""
 
     default_provides = "security_group_id"
 
@@ -40,11 +41,19 @@ class CreateSecurityGroup(task.Task):
         sg_id = services.cloud.create_security_group(
             f"loxilb-appliance-{group_id}", opts.api_port, list(opts.management_cidrs))
         services.store.update_group(group_id, security_group_id=sg_id)
+        data_id = services.cloud.create_data_security_group(
+            f"loxilb-appliance-{group_id}-data")
+        services.store.update_group(group_id, data_security_group_id=data_id)
         return sg_id
 
     def revert(self, services: Services, group_id: str, **kwargs: Any) -> None:
         group = services.store.group(group_id)
-        if group is not None and group.security_group_id:
+        if group is None:
+            return
+        if group.data_security_group_id:
+            services.cloud.delete_security_group(group.data_security_group_id)
+            services.store.update_group(group_id, data_security_group_id=None)
+        if group.security_group_id:
             services.cloud.delete_security_group(group.security_group_id)
             services.store.update_group(group_id, security_group_id=None)
 

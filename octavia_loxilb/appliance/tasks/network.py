@@ -95,7 +95,7 @@ class AttachMemberNetworks(task.Task):
             for appliance in services.store.appliances(group_id):
                 for subnet_id in sorted(wanted - _attached_subnets(appliance)):
                     attached.append(attach_member_subnet(services, appliance, subnet_id,
-                                                         group.security_group_id))
+                                                         group.data_security_group_id))
         except Exception:
             _detach_ports(services, group_id, attached)
             raise

@@ -28,6 +28,7 @@ def upgrade() -> None:
         sa.Column("spec", sa.Text, nullable=False),
         sa.Column("shared", sa.Boolean, nullable=False),
         sa.Column("security_group_id", sa.String(36), nullable=True),
+        sa.Column("data_security_group_id", sa.String(36), nullable=True),
         sa.Column("server_group_id", sa.String(36), nullable=True),
         sa.Column("status", sa.String(16), nullable=False),
         sa.Column("created_at", sa.DateTime, nullable=False),
