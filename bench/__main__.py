@@ -43,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
         module = importlib.import_module(BENCHMARKS[name])
         figures.extend(module.run())
         print(f"  {name} took {time.monotonic() - began:.0f} s", file=sys.stderr, flush=True)
+        save(figures, args.json)  # a later benchmark's failure keeps the earlier figures
     print(render(figures))
     save(figures, args.json)
     print(f"\nwritten to {args.json}", file=sys.stderr)
