@@ -91,10 +91,12 @@ class OpenStackRig:
         self.db_password = secrets.token_hex(12)
         self.admin_password = secrets.token_hex(12)
         self.tenant_password = secrets.token_hex(12)
+        self.service_password = secrets.token_hex(12)
         self.layout = cfg.Layout(
             workdir=self.workdir,
             name=self.name,
             admin_password=self.admin_password,
+            service_password=self.service_password,
             ports={s: free_port() for s in cfg.SERVICES},
             db_urls={d: self._db_url(d) for d in DATABASES},
             transport_urls={v: services.transport_url(self._vhost(v)) for v in VHOSTS},
@@ -132,15 +134,23 @@ class OpenStackRig:
         return self.layout.url(service)
 
     def auth(self, project: str = "admin") -> dict[str, str]:
-        """openstacksdk / keystoneauth password-auth arguments for ``admin`` or ``tenant``."""
-        user, password = ((cfg.ADMIN_USER, self.admin_password) if project == "admin"
-                          else (TENANT, self.tenant_password))
+        """openstacksdk / keystoneauth password-auth arguments.
+
+        ``admin``: the bootstrap admin; ``tenant``: a member of project ``tenant``;
+        ``service``: the user the services call each other as (roles ``admin`` and
+        ``service``), the one to give another service's ``[service_auth]``.
+        """
+        user, password, project_name = {
+            "admin": (cfg.ADMIN_USER, self.admin_password, cfg.ADMIN_PROJECT),
+            "tenant": (TENANT, self.tenant_password, TENANT),
+            "service": (cfg.SERVICE_USER, self.service_password, cfg.SERVICE_PROJECT),
+        }[project]
         return {"auth_url": self.auth_url, "username": user, "password": password,
-                "project_name": cfg.ADMIN_PROJECT if project == "admin" else TENANT,
+                "project_name": project_name,
                 "user_domain_name": cfg.DOMAIN, "project_domain_name": cfg.DOMAIN}
 
     def connection(self, project: str = "admin") -> openstack.connection.Connection:
-        """An openstacksdk connection as the admin (``"admin"``) or the tenant (``"tenant"``)."""
+        """An openstacksdk connection as ``"admin"``, ``"tenant"`` or ``"service"``."""
         options: dict[str, Any] = {**self.auth(project), "region_name": cfg.REGION}
         return openstack.connect(**options)
 
@@ -385,6 +395,7 @@ class OpenStackRig:
                 admin.identity.create_endpoint(service_id=service.id, interface=interface,
                                                url=self.url(port_key) + suffix,
                                                region_id=cfg.REGION)
+        self._make_service_user(admin)
         project = admin.identity.create_project(name=TENANT, domain_id="default")
         user = admin.identity.create_user(name=TENANT, password=self.tenant_password,
                                           domain_id="default", default_project_id=project.id)
@@ -392,6 +403,17 @@ class OpenStackRig:
         admin.identity.assign_project_role_to_user(project, user, member)
         self.tenant_project_id = project.id
         admin.close()
+
+    def _make_service_user(self, admin: Any) -> None:
+        """The user every service authenticates as, before any service calls another."""
+        project = admin.identity.create_project(name=cfg.SERVICE_PROJECT, domain_id="default")
+        user = admin.identity.create_user(name=cfg.SERVICE_USER,
+                                          password=self.service_password,
+                                          domain_id="default", default_project_id=project.id)
+        for name in cfg.SERVICE_ROLES:
+            role = (admin.identity.find_role(name)
+                    or admin.identity.create_role(name=name))
+            admin.identity.assign_project_role_to_user(project, user, role)
 
     def _make_resources(self, admin: Any) -> None:
         admin = self.connection("admin")

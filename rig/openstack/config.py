@@ -1,7 +1,7 @@
 """Configuration files of the rig's OpenStack services, as sections rendered by ``render_config``.
 
 One function per service, each taking the rig's :class:`Layout` (ports, database URLs, vhosts,
-directories, the admin credentials every service uses to talk to the others). The values that
+directories, the credentials every service uses to talk to the others). The values that
 had to be found out are in ``/work/shared/openstack/RUNNING-OPENSTACK.md``: Keystone's memory
 cache, Nova's quotas and VIF-plugging waits, Neutron's workers, the bind-all ML2 driver.
 """
@@ -17,6 +17,9 @@ Sections = dict[str, dict[str, Any]]
 REGION = "RegionOne"
 ADMIN_USER = "admin"
 ADMIN_PROJECT = "admin"
+SERVICE_USER = "rig-service"
+SERVICE_PROJECT = "service"
+SERVICE_ROLES = ("admin", "service")
 DOMAIN = "Default"
 SERVICES = ("keystone", "placement", "glance", "neutron", "nova-api")
 NOVA_COMPUTE_DRIVER = "loxilb_rig.LoxiLBApplianceDriver"
@@ -30,6 +33,7 @@ class Layout:
     workdir: Path
     name: str
     admin_password: str
+    service_password: str
     ports: dict[str, int]
     db_urls: dict[str, str]
     transport_urls: dict[str, str]
@@ -46,13 +50,20 @@ class Layout:
 
 
 def _service_auth(layout: Layout) -> dict[str, Any]:
-    """Password auth as the admin user, for keystonemiddleware and service-to-service calls."""
+    """Password auth as the services' user, for keystonemiddleware and service-to-service calls.
+
+    The user holds ``admin`` (Nova binds ports to hosts, Neutron reads every project) and
+    ``service``: keystonemiddleware 13 sends the calling service's own token as
+    ``X-Service-Token`` beside the user's, and the receiving service refuses the whole request
+    (401, before its own log sees it) unless that token carries a ``service_token_roles`` role
+    (``service_token_roles_required`` is true by default).
+    """
     return {
         "auth_type": "password",
         "auth_url": layout.auth_url,
-        "username": ADMIN_USER,
-        "password": layout.admin_password,
-        "project_name": ADMIN_PROJECT,
+        "username": SERVICE_USER,
+        "password": layout.service_password,
+        "project_name": SERVICE_PROJECT,
         "user_domain_name": DOMAIN,
         "project_domain_name": DOMAIN,
         "region_name": REGION,
