@@ -24,6 +24,7 @@ from oslo_config import cfg
 
 from octavia_loxilb.appliance import compute
 from octavia_loxilb.appliance import manager as appliance_manager
+from octavia_loxilb.appliance.health import ApplianceMonitor, check_group
 from octavia_loxilb.appliance.manager import ApplianceManager
 from octavia_loxilb.conf import register_opts
 from octavia_loxilb.db import migrations
@@ -136,6 +137,12 @@ def test_cloud_resources_made_and_undone_on_real_neutron_and_nova(env: Env) -> N
     before = env.counts()
     vip = env.rig.network("vip")
     sg = cloud.create_security_group("loxilb-appliance-test", 8091, ["127.0.0.0/8"])
+    data_sg = cloud.create_data_security_group("loxilb-appliance-test-data")
+    rules = {(r.protocol, r.port_range_min, r.port_range_max)
+             for r in env.conn.network.security_group_rules(security_group_id=data_sg)
+             if r.direction == "ingress"}
+    # Neutron stores the full port range 1-65535 as "any port" (None).
+    assert rules == {("tcp", None, None), ("udp", None, None), ("icmp", None, None)}
     server_group = cloud.create_server_group("loxilb-appliance-test", anti_affinity=True)
     port = cloud.create_port("loxilb-appliance-test", vip.network_id, vip.subnet_id, [sg])
     assert port.subnet_id == vip.subnet_id and port.prefix_length == 24
@@ -151,6 +158,7 @@ def test_cloud_resources_made_and_undone_on_real_neutron_and_nova(env: Env) -> N
         cloud.delete_port(port.id)
         cloud.delete_server_group(server_group)
         cloud.delete_security_group(sg)
+        cloud.delete_security_group(data_sg)
     assert env.counts() == before
 
 
@@ -233,3 +241,49 @@ def test_member_on_a_second_subnet_gets_an_interface(env: Env, boots: None) -> N
         assert env.conn.network.find_port(member_port.port_id) is None
     env.manager.release(tree["loadbalancer_id"])
     _wait(lambda: env.counts() == before)
+
+
+def test_active_standby_standby_takes_over_and_the_dead_one_rejoins(
+        env: Env, boots: None) -> None:
+    before = env.counts()
+    vip = env.rig.network("vip")
+    backend_ip = vip.cidr.rsplit(".", 1)[0] + ".51"
+    tree = env.tree(205, [(backend_ip, None)], flavor={"deployment": "appliance",
+                                                       "topology": "ACTIVE_STANDBY"})
+    with TcpBackend(backend_ip, 9000, "b1").start():
+        env.converge(tree)
+        group = env.placer.placed_group(tree["loadbalancer_id"])
+        assert group is not None
+        appliances = {a.role: a for a in env.manager.services.store.appliances(group.id)}
+        assert set(appliances) == {"MASTER", "BACKUP"}
+        servers = [env.conn.compute.get_server(a.server_id) for a in appliances.values()]
+        assert len({s.compute_host for s in servers}) == 2  # anti-affinity
+        server_group = env.conn.compute.get_server_group(
+            env.manager.services.store.group(group.id).server_group_id)  # type: ignore[union-attr]
+        assert server_group.policy == "anti-affinity"
+        assert send_tcp(tree["vip_address"], 8080, "a").startswith("b1 a")
+
+        killed = time.monotonic()
+        env.rig.kill_appliance(appliances["MASTER"].server_id)
+        monitor = ApplianceMonitor(env.manager.services, env.engine,
+                                   replay=lambda _group: env.converge(tree))
+        [outcome] = [o for o in monitor.run_once() if o.group_id == group.id]
+        assert outcome.promoted == appliances["BACKUP"].id
+        assert outcome.rebuilt == [appliances["MASTER"].id]
+
+        def served() -> bool:
+            try:
+                return send_tcp(tree["vip_address"], 8080, "b", timeout=1).startswith("b1 b")
+            except OSError:
+                return False
+
+        _wait(served)
+        print(f"A/S: traffic through the VIP again {time.monotonic() - killed:.2f}s after "
+              f"the MASTER died (driver takeover {outcome.takeover_seconds:.3f}s, "
+              "rebuild included)")
+        roles = {h.appliance_id: h.state
+                 for h in check_group(env.manager.services, group.id)}
+        assert roles == {appliances["BACKUP"].id: "MASTER",
+                         appliances["MASTER"].id: "BACKUP"}
+    env.manager.release(tree["loadbalancer_id"])
+    _wait(lambda: env.counts() == before, timeout=60)
