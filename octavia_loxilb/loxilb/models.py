@@ -50,8 +50,14 @@ ENDPOINT_PROBE_TYPES = ("tcp", "udp", "sctp", "ping", "http", "https", "none")
 MAX_ENDPOINTS = 32
 
 
+@functools.lru_cache(maxsize=65536)
 def canonical_ip(value: str) -> str:
-    """The textual form LoxiLB would print for an address (so keys compare equal)."""
+    """The textual form LoxiLB would print for an address (so keys compare equal).
+
+    Cached: translating and planning call it for every member, probe and rule key of every
+    load balancer in a resync cycle, mostly with the same few thousand addresses, and
+    parsing through ``ipaddress`` dominated a cycle's CPU time.
+    """
     return str(ipaddress.ip_address(value))
 
 

@@ -4,13 +4,19 @@ Per node: read (rules + probes), plan, apply the steps in order (stopping at the
 failure: later steps may depend on it), read back (rules; probes too when a probe was
 written) and verify. Nodes are independent, so
 they run concurrently on a small thread pool.
+
+A caller that has just read a node (the resync reads every node once per cycle) may pass
+that state as ``snapshot`` instead of the first read, and may skip the per-converge
+read-back (``read_back=False``) to verify many load balancers against one later read with
+``Reconciler.check``. A converge whose read-back was skipped is never ``verified`` until
+``check`` has judged it against a real read: nothing is reported converged on what was sent.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from octavia_loxilb.loxilb.interface import LoxiLBNodeAPI
@@ -34,6 +40,17 @@ LOG = logging.getLogger(__name__)
 
 DEFAULT_THREADS = 4
 
+NOT_READ_BACK = "not read back yet"
+
+
+@dataclasses.dataclass(frozen=True)
+class NodeState:
+    """What one node held when read: its rules (at least those of the load balancer's VIPs)
+    and all its endpoint probes."""
+
+    rules: Sequence[LoadBalancerRule]
+    probes: Sequence[EndpointProbe]
+
 
 @dataclasses.dataclass
 class NodeResult:
@@ -46,6 +63,7 @@ class NodeResult:
     writes: int = 0
     reads: int = 0
     rule_deletes: int = 0
+    probe_writes: int = 0
     error: str | None = None
     """The first failure (read, step or read-back), if any."""
     failed_step: Step | None = None
@@ -112,6 +130,7 @@ class _Counted:
 
     def probe(self, probe: EndpointProbe) -> None:
         self.result.writes += 1
+        self.result.probe_writes += 1
         self.probe_writes += 1
         self.api.set_endpoint_probe(probe)
 
@@ -162,29 +181,79 @@ class Reconciler:
         self.threads = max(1, threads)
 
     def converge(
-        self, desired: DesiredState, scope: Scope | None = None, *, dry_run: bool = False
+        self,
+        desired: DesiredState,
+        scope: Scope | None = None,
+        *,
+        dry_run: bool = False,
+        snapshot: Mapping[str, NodeState] | None = None,
+        read_back: bool = True,
     ) -> ConvergeResult:
-        """Plan (and unless ``dry_run`` apply and verify) on every node."""
+        """Plan (and unless ``dry_run`` apply and verify) on every node.
+
+        ``snapshot`` (node name → state already read) replaces the first read of those
+        nodes; ``read_back=False`` leaves every node unverified (``NOT_READ_BACK``) for a
+        later ``check``.
+        """
         scope = scope or desired.scope
         if not self.nodes:
             return ConvergeResult(dry_run, [], self._listeners(desired, [], dry_run))
+        known = snapshot or {}
+
+        def one(api: LoxiLBNodeAPI) -> NodeResult:
+            return self._node(api, desired, scope, dry_run, known.get(api.node), read_back)
+
         workers = min(self.threads, len(self.nodes))
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="reconcile") as pool:
-            results = list(
-                pool.map(lambda api: self._node(api, desired, scope, dry_run), self.nodes)
-            )
+        if workers == 1:
+            results = [one(api) for api in self.nodes]  # no pool for a single node
+        else:
+            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="reconcile") as pool:
+                results = list(pool.map(one, self.nodes))
         return ConvergeResult(dry_run, results, self._listeners(desired, results, dry_run))
 
+    @staticmethod
+    def check(
+        result: ConvergeResult,
+        desired: DesiredState,
+        actual: Mapping[str, NodeState],
+        scope: Scope | None = None,
+    ) -> ConvergeResult:
+        """Verify a converge run with ``read_back=False`` against state read after it.
+
+        ``actual`` maps node name → what the node held after the writes; a node missing
+        from it stays unverified. Fills each node's report and returns the result with its
+        listeners judged again.
+        """
+        scope = scope or desired.scope
+        for node in result.nodes:
+            state = actual.get(node.node)
+            if node.error is not None or node.plan is None or state is None:
+                continue
+            skip = frozenset(node.plan.conflicts)
+            node.report = verify(desired, list(state.rules), list(state.probes), scope=scope,
+                                 skip=skip)
+        result.listeners = Reconciler._listeners(desired, result.nodes, result.dry_run)
+        return result
+
     def _node(
-        self, api: LoxiLBNodeAPI, desired: DesiredState, scope: Scope, dry_run: bool
+        self,
+        api: LoxiLBNodeAPI,
+        desired: DesiredState,
+        scope: Scope,
+        dry_run: bool,
+        known: NodeState | None = None,
+        read_back: bool = True,
     ) -> NodeResult:
         result = NodeResult(node=api.node)
         calls = _Counted(api, result)
-        try:
-            rules, probes = calls.read()
-        except Exception as exc:  # any transport or API failure ends this node's run
-            result.error = f"read failed: {exc}"
-            return result
+        if known is not None:
+            rules, probes = list(known.rules), list(known.probes)
+        else:
+            try:
+                rules, probes = calls.read()
+            except Exception as exc:  # any transport or API failure ends this node's run
+                result.error = f"read failed: {exc}"
+                return result
         result.plan = plan(desired, rules, probes, scope=scope)
         if dry_run:
             return result
@@ -197,6 +266,8 @@ class Reconciler:
                 result.failed_step = step
                 break
             result.applied += 1
+        if not read_back:
+            return result
         try:
             rules, probes = calls.read_back(probes)
         except Exception as exc:
@@ -217,8 +288,9 @@ class Reconciler:
                 for listener_id, reason in node.plan.conflicts.items():
                     errors.setdefault(listener_id, f"{node.node}: {reason}")
             if node.plan is None or (node.report is None and not dry_run):
+                reason = node.error or NOT_READ_BACK
                 for listener_id in desired.listener_ids():
-                    errors.setdefault(listener_id, f"{node.node}: {node.error}")
+                    errors.setdefault(listener_id, f"{node.node}: {reason}")
                 continue
             if node.failed_step is not None:
                 for listener_id in _step_listeners(node.failed_step):

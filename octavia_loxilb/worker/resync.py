@@ -13,11 +13,30 @@ One cycle over a group:
 3. per load balancer: read its tree through the driver-agent, translate, and plan against
    the partitioned rules without any call to LoxiLB; an empty plan on every node means the
    load balancer is in sync and costs nothing more;
-4. only load balancers with something to do are converged, under their per-LB lock taken
-   without waiting (a busy lock means a job is converging it anyway), re-reading the tree
-   inside the lock;
-5. rules carrying our name prefix on a VIP that belongs to no load balancer placed on the
+4. only load balancers with something to do are repaired, under their per-LB lock taken
+   with a short wait (a busy lock means a job is converging it anyway): the tree is read
+   again inside the lock, and that fresh desired state is planned against the cycle's
+   snapshot and applied, with no read of LoxiLB and no read-back per load balancer;
+5. after every apply, **one** read per node, and each repaired load balancer is verified
+   against it; one that fails (a job changed it between the snapshot and the lock, a step
+   failed, a node was unreachable) gets a normal full converge (read, apply, read back)
+   under its lock;
+6. rules carrying our name prefix on a VIP that belongs to no load balancer placed on the
    group are deleted (never a rule without our prefix).
+
+A cycle therefore costs O(nodes) reads of the rule table however many load balancers it
+repairs, instead of two or three per load balancer (a restart drifts all of them).
+
+Why applying a plan made from the snapshot is safe even if the snapshot is stale: every
+body written comes from the fresh desired state, so each write moves the node toward it,
+and LoxiLB's answers to a write that is no longer needed are harmless: re-POSTing a rule
+identical to the stored one, or attaching endpoints already there, is ``409 lbrule-exists``
+(the client treats it as "already so"), a full oper-0 POST replaces what is stored, a delete
+of a rule already gone is ``404 no-rule`` (also "already so"), and a probe set is a full
+replacement. What a stale plan can miss (a rule or endpoint a job added and the fresh tree
+no longer wants) or fail on (detaching from a rule that is gone: 404) is caught by the
+batch verification and handed to the full converge. Nothing counts as repaired, and no
+expectation for the restart detector is recorded, without a read-back that shows it.
 
 A resync never pushes a status to Octavia: a repaired load balancer was ACTIVE before and
 stays so, and a failed repair is logged and retried next cycle instead of flapping the load
@@ -38,7 +57,7 @@ from octavia_loxilb.db import api as db_api
 from octavia_loxilb.db.session import session_scope
 from octavia_loxilb.loxilb.interface import LoxiLBNodeAPI
 from octavia_loxilb.loxilb.models import EndpointProbe, LoadBalancerRule, RuleKey, canonical_ip
-from octavia_loxilb.reconcile.apply import ConvergeResult, Reconciler
+from octavia_loxilb.reconcile.apply import ConvergeResult, NodeState, Reconciler
 from octavia_loxilb.reconcile.desired import DesiredState, TranslateSettings
 from octavia_loxilb.reconcile.plan import partition_by_vip, plan
 from octavia_loxilb.reconcile.steps import describe
@@ -54,6 +73,8 @@ LOCK_WAIT = 2.0
 held after that means a job is working on it, and it converges anyway."""
 
 IN_SYNC = "in-sync"
+APPLIED = "applied"
+"""Written from the snapshot, waiting for the batch read-back (never a final state)."""
 REPAIRED = "repaired"
 DRIFTED = "drifted"
 """Dry run: something would change."""
@@ -196,13 +217,16 @@ class Resyncer:
 
         def one(placement: db_api.Placement) -> LoadBalancerSync:
             result = self._loadbalancer(placement, snapshots, library, busy, dry_run, claims)
-            if progress is not None:
+            if progress is not None and result.state != APPLIED:
                 progress(result)
             return result
 
         with ThreadPoolExecutor(max_workers=self.threads,
                                 thread_name_prefix="loxilb-resync") as pool:
             report.loadbalancers = list(pool.map(one, placements))
+            if any(result.state == APPLIED for result in report.loadbalancers):
+                self._verify_batch(placements, report.loadbalancers, snapshots, pool,
+                                   progress)
         if only is None:
             report.orphans = self._orphans(placements, report.loadbalancers, snapshots,
                                            dry_run)
@@ -253,10 +277,20 @@ class Resyncer:
         if dry_run:
             result.state = DRIFTED
             return result
-        return self._repair(result, placement)
+        return self._repair(result, placement, snapshots)
 
-    def _repair(self, found: LoadBalancerSync, placement: db_api.Placement) -> LoadBalancerSync:
-        """Converge under the load balancer's lock, from a tree read inside it."""
+    def _reconciler(self, placement: db_api.Placement) -> Reconciler:
+        return Reconciler(self.placer.nodes(placement.group),
+                          threads=self.conf.loxilb.reconcile_node_threads)
+
+    def _repair(self, found: LoadBalancerSync, placement: db_api.Placement,
+                snapshots: Sequence[NodeSnapshot] | None = None) -> LoadBalancerSync:
+        """Converge under the load balancer's lock, from a tree read inside it.
+
+        With ``snapshots`` the fresh desired state is planned against them and applied
+        without any read of LoxiLB; the result is ``APPLIED`` and waits for
+        ``_verify_batch``. Without, it is a job's full converge (read, apply, read back).
+        """
         lb_id = placement.loadbalancer_id
         try:
             with self.locks.hold(lb_id, timeout=LOCK_WAIT):
@@ -265,10 +299,14 @@ class Resyncer:
                     return self._gone(placement, dry_run=False, locked=True)
                 desired = translate(tree, settings=self.settings)
                 desired = self.probe_owners.settle(placement.group.id, tree, desired).desired
-                converge = Reconciler(
-                    self.placer.nodes(placement.group),
-                    threads=self.conf.loxilb.reconcile_node_threads,
-                ).converge(desired)
+                if snapshots is None:
+                    converge = self._reconciler(placement).converge(desired)
+                else:
+                    known = {snap.api.node: NodeState(snap.rules_for(desired.vips),
+                                                      snap.probes)
+                             for snap in snapshots if snap.error is None}
+                    converge = self._reconciler(placement).converge(
+                        desired, snapshot=known, read_back=False)
         except LockTimeout:
             found.state = BUSY
             found.error = "a job holds its lock"
@@ -280,6 +318,16 @@ class Resyncer:
             return found
         found.converge = converge
         found.desired = desired
+        if snapshots is not None:
+            found.state = APPLIED
+            return found
+        return self._judge(found)
+
+    @staticmethod
+    def _judge(found: LoadBalancerSync) -> LoadBalancerSync:
+        """REPAIRED if every node converged and every listener verified, else FAILED."""
+        converge, desired = found.converge, found.desired
+        assert converge is not None and desired is not None
         errors = [f"{n.node}: {n.error}" for n in converge.nodes if n.error]
         errors += [f"listener {lid}: {lr.error}" for lid, lr in converge.listeners.items()
                    if not lr.verified and lid not in desired.listener_errors]
@@ -289,6 +337,59 @@ class Resyncer:
         else:
             found.state = REPAIRED
         return found
+
+    def _verify_batch(self, placements: Sequence[db_api.Placement],
+                      results: list[LoadBalancerSync], snapshots: Sequence[NodeSnapshot],
+                      pool: ThreadPoolExecutor, progress: Progress | None) -> None:
+        """One read per node after all applies; each ``APPLIED`` result verified against it.
+
+        Probes are read again only on nodes where some repair wrote one (the others hold
+        what the snapshot showed). A load balancer that does not verify gets a full
+        converge under its lock, in the cycle's pool; ``results`` is updated in place.
+        """
+        applied = [(index, placements[index], result) for index, result in enumerate(results)
+                   if result.state == APPLIED]
+        probe_written: set[str] = set()
+        for _, _, result in applied:
+            assert result.converge is not None
+            probe_written |= {n.node for n in result.converge.nodes if n.probe_writes}
+        after: dict[str, NodeSnapshot] = {}
+        for snap in snapshots:
+            if snap.error is not None:
+                continue
+            again = NodeSnapshot(snap.api, probes=snap.probes)
+            try:
+                again.rules_by_vip = partition_by_vip(snap.api.list_rules())
+                if snap.api.node in probe_written:
+                    again.probes = snap.api.list_endpoint_probes()
+            except Exception as exc:
+                LOG.warning("Resync read-back of %s failed: %s", snap.api.node, exc)
+                continue
+            after[snap.api.node] = again
+        retry: list[tuple[int, db_api.Placement, LoadBalancerSync]] = []
+        for index, placement, result in applied:
+            assert result.converge is not None and result.desired is not None
+            vips = result.desired.vips
+            actual = {node: NodeState(snap.rules_for(vips), snap.probes)
+                      for node, snap in after.items()}
+            Reconciler.check(result.converge, result.desired, actual)
+            self._judge(result)
+            if result.state == REPAIRED:
+                if progress is not None:
+                    progress(result)
+            else:
+                LOG.info("Resync of %s did not verify from the snapshot (%s); converging it "
+                         "in full", result.loadbalancer_id, result.error)
+                retry.append((index, placement, result))
+
+        def full(item: tuple[int, db_api.Placement, LoadBalancerSync]) -> None:
+            index, placement, result = item
+            result.error = None
+            results[index] = self._repair(result, placement)
+            if progress is not None:
+                progress(results[index])
+
+        list(pool.map(full, retry))
 
     def _gone(self, placement: db_api.Placement, dry_run: bool,
               locked: bool = False) -> LoadBalancerSync:

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from octavia_loxilb.emulator.server import Emulator
 from octavia_loxilb.loxilb.client import LoxiLBClient
 from octavia_loxilb.loxilb.transport import NodeConfig
-from octavia_loxilb.reconcile.apply import Reconciler
+from octavia_loxilb.reconcile.apply import NOT_READ_BACK, NodeState, Reconciler
 from octavia_loxilb.reconcile.translate import translate
 from tests.conftest import EmulatorFactory
 from tests.unit.test_plan_properties import trees
@@ -169,3 +169,23 @@ def test_monitor_and_full_replacement_on_the_emulator(
     assert [m for m, _ in writes(emulator)] == ["POST", "POST"]
     assert result.rule_deletes == 0
     assert {p.probe_type for p in node.list_endpoint_probes()} == {"none"}
+
+
+def test_snapshot_converge_reads_nothing_and_is_verified_only_by_check(
+        emulator: Emulator, node: LoxiLBClient) -> None:
+    desired = translate(lb(healthmonitor=hm()))
+    empty = {node.node: NodeState(rules=[], probes=[])}
+    clear_calls(emulator)
+
+    result = Reconciler([node]).converge(desired, snapshot=empty, read_back=False)
+
+    assert [c["method"] for c in calls(emulator)].count("GET") == 0
+    assert result.writes > 0 and not result.verified
+    assert all(lr.error and NOT_READ_BACK in lr.error for lr in result.listeners.values())
+    # Judged against a read that misses the probes it wrote: still not verified.
+    rules_only = {node.node: NodeState(rules=node.list_rules(), probes=[])}
+    assert not Reconciler.check(result, desired, rules_only).verified
+    actual = {node.node: NodeState(rules=node.list_rules(), probes=node.list_endpoint_probes())}
+    checked = Reconciler.check(result, desired, actual)
+    assert checked.verified and all(lr.verified for lr in checked.listeners.values())
+    assert converge(node, lb(healthmonitor=hm())).writes == 0

@@ -322,8 +322,9 @@ def test_many_load_balancers_one_read_per_node_and_only_drifted_ones_converged(
     assert report.count(resync.IN_SYNC) == count - 1
     assert [lb.loadbalancer_id for lb in report.loadbalancers
             if lb.state == resync.REPAIRED] == [lb_id(7)]
-    # One snapshot read, plus the repaired LB's converge read and read-back.
-    assert rig.reads("/config/loadbalancer/all") == 3
+    # One snapshot read and one batch read-back; the repair itself reads nothing.
+    assert rig.reads("/config/loadbalancer/all") == 2
+    assert rig.reads("/config/endpoint/all") == 1
     assert rig.writes() == [("POST", "/netlox/v1/config/loadbalancer")]
     assert name_of(7) in rig.rules()
 
