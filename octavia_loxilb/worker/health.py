@@ -15,8 +15,8 @@ member is not serving.
 Correctness guards:
 
 * A load balancer whose lock is held (a job is converging it, so Octavia shows it PENDING)
-  is skipped; the lock is taken for the read only (never across the cycle, which would
-  stall jobs), and a status computed just before a job starts is corrected next cycle.
+  is skipped; the lock is only probed, never held through the read (that would stall jobs
+  and the resync), and a status computed just before a job starts is corrected next cycle.
 * Octavia trees are cached and re-read every ``health_tree_refresh_interval`` seconds, and
   at once when a job for that load balancer finished in this process. A re-read also forgets
   what was last pushed for it, so a status a job pushed (on any worker) is corrected within
@@ -29,7 +29,6 @@ Correctness guards:
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import logging
 import time
@@ -139,10 +138,9 @@ class HealthPoller:
         changed: dict[str, rollup.Statuses] = {}
         for placement in placements:
             lb_id = placement.loadbalancer_id
-            with contextlib.ExitStack() as held:
-                if not self._try_lock(held, lb_id):
-                    continue
-                statuses = self._statuses(library, placement, views)
+            if self._job_running(lb_id):
+                continue
+            statuses = self._statuses(library, placement, views)
             if statuses is None:
                 continue
             delta = rollup.changes(statuses, self.last_pushed.get(lb_id, {}))
@@ -150,23 +148,23 @@ class HealthPoller:
                 changed[lb_id] = statuses
         return self._push(library, changed)
 
-    def _try_lock(self, held: contextlib.ExitStack, lb_id: str) -> bool:
-        """Take the LB's lock for the read only, never across the cycle.
+    def _job_running(self, lb_id: str) -> bool:
+        """Whether a job holds the LB (its objects are PENDING): probe the lock, don't keep it.
 
-        Holding every LB's lock until the batched push would stall each job that arrives
-        during a poll for the whole cycle. A job that starts between this read and the push
-        is corrected next cycle; a record for an object it deleted is dropped by
+        Holding the lock through the tree read (a driver-agent call) would make jobs, the
+        resync and the restart refill wait on the poller. A job that starts right after this
+        probe is corrected next cycle; a record for an object it deleted is dropped by
         ``push_status``, which re-pushes the rest.
         """
         locks = self.context.locks
         if locks is None:
-            return True
+            return False
         try:
-            held.enter_context(locks.hold(lb_id, timeout=0))
+            with locks.hold(lb_id, timeout=0):
+                return False
         except LockTimeout:
             LOG.debug("Health poll skips %s: a job holds it", lb_id)
-            return False
-        return True
+            return True
 
     def _read_nodes(self, placements: Iterable[db_api.Placement]
                     ) -> dict[str, NodeView | None]:

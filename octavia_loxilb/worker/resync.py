@@ -454,7 +454,9 @@ class Resyncer:
                   snapshots: Sequence[NodeSnapshot]) -> dict[str, frozenset[RuleKey]]:
         keys: set[RuleKey] = set()
         for result in results:
-            if result.state in (IN_SYNC, REPAIRED) and result.desired is not None:
+            # Busy ones count too: a job held them through the refill, so the restart check
+            # must notice their rules still missing and trigger again.
+            if result.state in (IN_SYNC, REPAIRED, BUSY) and result.desired is not None:
                 keys |= {rule.key for rule in result.desired.rules}
         return {snap.api.node: frozenset(keys) for snap in snapshots}
 
