@@ -77,11 +77,14 @@ class ApplianceMonitor:
     """One pass over every ACTIVE appliance group per ``run_once``."""
 
     def __init__(self, services: Services, engine: sa.Engine,
-                 replay: Callable[[str], Any] | None = None) -> None:
+                 replay: Callable[[str], Any] | None = None,
+                 after_takeover: Callable[[GroupOutcome], Any] | None = None) -> None:
         self.services = services
         self.engine = engine
         self.replay = replay or (lambda group_id: None)
         """Re-converge every load balancer of a group (a rebuilt appliance boots empty)."""
+        self.after_takeover = after_takeover or (lambda outcome: None)
+        """Called once the BACKUP is promoted, before the dead appliance is rebuilt."""
 
     def groups(self) -> list[str]:
         with session_scope(self.engine) as session:
@@ -113,6 +116,7 @@ class ApplianceMonitor:
             outcome.takeover_seconds = time.monotonic() - started
             LOG.warning("Appliance group %s: MASTER dead, %s promoted in %.2fs", group_id,
                         survivor.appliance_id, outcome.takeover_seconds)
+            self.after_takeover(outcome)
         for appliance in dead:
             role = topology.BACKUP if alive else None
             if not alive and appliance.role is not None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
@@ -35,6 +36,9 @@ class ApplianceManager:
         self.services = services
         self.engine = engine
         self.group_lock = group_lock
+        self.last_build: dict[str, float] = {}
+        """Seconds of the last group build: ``total``, ``boot`` and ``ready`` (summed over
+        its appliances), ``driver`` (the rest: records, certificates, ports, API calls)."""
 
     def _placement(self, loadbalancer_id: str) -> db_api.Placement | None:
         with session_scope(self.engine) as session:
@@ -140,8 +144,10 @@ class ApplianceManager:
             group_id = chosen
         else:
             shared = self.services.opts.group_sharing == "shared"
+            started = time.monotonic()
             results = flows.create_group(self.services, spec, shared,
                                          tree.get("vip_subnet_id"))
+            self.last_build = _build_timings(results, time.monotonic() - started)
             group_id = str(results["group_id"])
             LOG.info("Built appliance group %s for load balancer %s (boot %s s, ready %s s)",
                      group_id, loadbalancer_id,
@@ -182,6 +188,12 @@ class ApplianceManager:
                 flows.destroy_group(self.services, group_id)
             else:
                 network.detach_unused_member_networks(self.services, group_id)
+
+
+def _build_timings(results: Mapping[str, Any], total: float) -> dict[str, float]:
+    boot = sum(v for k, v in results.items() if k.startswith("boot_seconds"))
+    ready = sum(v for k, v in results.items() if k.startswith("ready_seconds"))
+    return {"total": total, "boot": boot, "ready": ready, "driver": total - boot - ready}
 
 
 def _timings(results: Mapping[str, Any], prefix: str) -> str:
