@@ -24,6 +24,7 @@ BENCHMARKS = {
     "calls_per_op": "bench.calls_per_op",
     "scale": "bench.scale",
     "health_timing": "bench.health_timing",
+    "throughput": "bench.throughput",
 }
 
 
