@@ -20,7 +20,6 @@ import contextlib
 import dataclasses
 import json
 import os
-import pwd
 import secrets
 import shutil
 import signal
@@ -35,6 +34,7 @@ from typing import Any
 
 import openstack
 import pymysql
+from cryptography.fernet import Fernet
 
 from rig import services
 from rig.octavia import free_port, render_config
@@ -48,6 +48,7 @@ from rig.openstack.processes import (
     project_emulator,
     venv_bin,
 )
+from rig.openstack.schema_cache import SchemaCache, cache_key
 
 DATABASES = ("keystone", "placement", "glance", "neutron", "nova_api", "nova_cell0",
              "nova_cell1")
@@ -111,6 +112,7 @@ class OpenStackRig:
         self._made_dbs: list[str] = []
         self._made_vhosts: list[str] = []
         self._db_user_made = False
+        self.schemas_from_cache: bool | None = None
 
     # -- names ----------------------------------------------------------------------------
 
@@ -242,25 +244,68 @@ class OpenStackRig:
             (self.workdir / sub).mkdir(parents=True, exist_ok=True)
         self._timed("databases", self._make_databases)
         self._write_configs()
-        with concurrent.futures.ThreadPoolExecutor(max_workers=6) as pool:
-            futures = [pool.submit(self._setup_keystone), pool.submit(self._setup_placement),
-                       pool.submit(self._setup_glance), pool.submit(self._setup_neutron),
-                       pool.submit(self._setup_nova), pool.submit(self._make_vhosts)]
-            for future in futures:
-                future.result()
-        self.timings["migrations"] = time.monotonic() - self._mark
-        self._start_apis()
+        with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+            vhosts = pool.submit(self._make_vhosts)
+            self._timed("schemas", self._make_schemas)
+            vhosts.result()
+        with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+            bootstrap = pool.submit(self._timed, "keystone_bootstrap", self._bootstrap_keystone)
+            self._start_apis()
+            bootstrap.result()
         self._timed("keystone_ready", lambda: self._wait_http("keystone", "/v3"))
         admin = self.connection("admin")
         self._timed("catalog", lambda: self._make_catalog(admin))
-        for service in ("placement", "glance", "neutron", "nova-api"):
-            self._wait_http(service, "/")
-        self._start_nova_daemons()
+        self._timed("apis_ready", self._wait_apis)
+        self._start_nova_control()
         self._timed("resources", lambda: self._make_resources(admin))
+        self._timed("conductor", lambda: self._wait(self._conductor_up, "nova-conductor up"))
+        self._start_computes()
         self._timed("computes", lambda: self._wait_computes(admin))
 
+    def _wait_apis(self) -> None:
+        for service in ("placement", "glance", "neutron", "nova-api"):
+            self._wait_http(service, "/")
+
+    def _make_schemas(self) -> None:
+        """Load the cached migrated schemas, or migrate (in parallel) and fill the cache."""
+        databases = {short: self._db_name(short) for short in DATABASES}
+        cache = SchemaCache(OPENSTACK_VENV / "schema-cache",
+                            cache_key(OPENSTACK_VENV, _server_version()),
+                            services.find_mariadb_socket())
+        self.schemas_from_cache = cache.complete(DATABASES)
+        if self.schemas_from_cache:
+            cache.load(databases)
+            self._remap_cells()
+            return
+        with concurrent.futures.ThreadPoolExecutor(max_workers=5) as pool:
+            futures = [pool.submit(self._migrate_keystone), pool.submit(self._setup_placement),
+                       pool.submit(self._setup_glance), pool.submit(self._setup_neutron),
+                       pool.submit(self._setup_nova)]
+            for future in futures:
+                future.result()
+        self._timed("schema_dump", lambda: cache.save(databases))
+
+    def _remap_cells(self) -> None:
+        """Point the loaded Nova API database's cell mappings at this rig's cells.
+
+        The cached dump holds the mappings ``cell_v2 map_cell0`` and ``create_cell`` wrote for
+        the rig that made it; the same two rows with this rig's database URLs and transport
+        URL are what those commands would write here, without two Nova start-ups.
+        """
+        urls = self.layout.db_urls
+        with _root_db() as conn, conn.cursor() as cur:
+            table = f"`{self._db_name('nova_api')}`.cell_mappings"
+            cur.execute(f"UPDATE {table} SET database_connection = %s WHERE name = 'cell0'",
+                        (urls["nova_cell0"],))
+            cur.execute(f"UPDATE {table} SET database_connection = %s, transport_url = %s "
+                        f"WHERE name = 'cell1'",
+                        (urls["nova_cell1"], self.layout.transport_urls["nova"]))
+            cur.execute(f"SELECT COUNT(*) FROM {table}")
+            row = cur.fetchone()
+            if row is None or row[0] != 2:
+                raise OpenStackRigError(f"cached nova_api holds {row} cell mappings, not 2")
+
     def _make_databases(self) -> None:
-        self._mark = time.monotonic()
         with _root_db() as conn, conn.cursor() as cur:
             for host in ("127.0.0.1", "localhost"):
                 cur.execute(f"CREATE USER IF NOT EXISTS '{self.db_user}'@'{host}' "
@@ -302,21 +347,23 @@ class OpenStackRig:
         self.compute_confs = {h: self._conf(h, "compute.conf", cfg.nova_compute(lay, h))
                               for h in self.compute_hosts}
 
-    def _setup_keystone(self) -> None:
-        kc = ["--config-file", str(self.keystone_conf)]
-        manage = venv_bin("keystone-manage")
-        me = pwd.getpwuid(os.getuid())
-        owner = ["--keystone-user", me.pw_name, "--keystone-group", str(os.getgid())]
-        run = self._procs.run
-        run("keystone-manage", [manage, *kc, "db_sync"])
-        run("keystone-manage", [manage, *kc, "fernet_setup", *owner])
-        run("keystone-manage", [manage, *kc, "credential_setup", *owner])
+    def _keystone_manage(self, *args: str) -> None:
+        self._procs.run("keystone-manage", [venv_bin("keystone-manage"), "--config-file",
+                                            str(self.keystone_conf), *args])
+
+    def _migrate_keystone(self) -> None:
+        self._keystone_manage("db_sync")
+
+    def _bootstrap_keystone(self) -> None:
+        """Key repositories and the admin user, region and identity endpoint of this rig."""
+        kdir = self.workdir / "keystone"
+        for repository in ("fernet-keys", "credential-keys"):
+            _write_key_repository(kdir / repository)
         url = self.auth_url
-        run("keystone-manage", [manage, *kc, "bootstrap",
-                                "--bootstrap-password", self.admin_password,
-                                "--bootstrap-admin-url", url, "--bootstrap-internal-url", url,
-                                "--bootstrap-public-url", url,
-                                "--bootstrap-region-id", cfg.REGION])
+        self._keystone_manage("bootstrap", "--bootstrap-password", self.admin_password,
+                              "--bootstrap-admin-url", url, "--bootstrap-internal-url", url,
+                              "--bootstrap-public-url", url,
+                              "--bootstrap-region-id", cfg.REGION)
 
     def _setup_placement(self) -> None:
         self._procs.run("placement-manage", [venv_bin("placement-manage"), "--config-file",
@@ -356,10 +403,17 @@ class OpenStackRig:
                          {"OS_NOVA_CONFIG_DIR": str(self.workdir / "nova"),
                           "OS_NOVA_CONFIG_FILES": "api-paste.ini;nova.conf"})
 
-    def _start_nova_daemons(self) -> None:
+    def _start_nova_control(self) -> None:
+        """Conductor and scheduler, once the service user exists (the conductor logs in to
+        Placement as it starts); the rig's resources are made while they start."""
         nc = ["--config-file", str(self.nova_conf)]
         self._procs.start("nova-conductor", [venv_bin("nova-conductor"), *nc])
         self._procs.start("nova-scheduler", [venv_bin("nova-scheduler"), *nc])
+
+    def _start_computes(self) -> None:
+        """Once the conductor serves: a nova-compute that pings it earlier waits 10 s per
+        try, and one that cannot reach Placement at start retries only a minute later."""
+        nc = ["--config-file", str(self.nova_conf)]
         env = {fake_virt.APPLIANCE_DIR_ENV: str(self.appliance_dir),
                fake_virt.EMULATOR_ENV: project_emulator()}
         for host, conf in self.compute_confs.items():
@@ -445,10 +499,45 @@ class OpenStackRig:
             hypervisors = {h.name for h in admin.compute.hypervisors()}
             return up >= set(self.compute_hosts) and hypervisors >= set(self.compute_hosts)
 
-        self._wait(all_up, "nova-compute services up and mapped as hypervisors")
+        self._wait(all_up, "nova-compute services up and listed as hypervisors")
         admin.close()
-        self._procs.run("nova-manage", [venv_bin("nova-manage"), "--config-file",
-                                        str(self.nova_conf), "cell_v2", "discover_hosts"])
+        self._wait(self._hosts_mapped, "compute hosts mapped to cell1 by nova-scheduler")
+
+    def _conductor_up(self) -> bool:
+        """True once nova-conductor registered its service (it consumes RPC right after)."""
+        if not self._procs.alive("nova-conductor"):
+            raise OpenStackRigError("nova-conductor exited during start\n" + self.logs_tail())
+        with _root_db() as conn, conn.cursor() as cur:
+            cur.execute(f"SELECT COUNT(*) FROM `{self._db_name('nova_cell1')}`.services "
+                        "WHERE `binary` = 'nova-conductor' AND deleted = 0")
+            row = cur.fetchone()
+        return bool(row and row[0])
+
+    def _hosts_mapped(self) -> bool:
+        """True once the scheduler's periodic ``discover_hosts`` mapped every compute host
+        (without a host mapping the scheduler cannot place a server there)."""
+        with _root_db() as conn, conn.cursor() as cur:
+            cur.execute(f"SELECT host FROM `{self._db_name('nova_api')}`.host_mappings")
+            mapped = {row[0] for row in cur.fetchall()}
+        return mapped >= set(self.compute_hosts)
+
+
+def _write_key_repository(path: Path) -> None:
+    """A Fernet key repository as ``keystone-manage fernet_setup``/``credential_setup`` leave
+    it (``0`` staged, ``1`` primary, owner-only), without a keystone-manage start-up each."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for index in ("0", "1"):
+        key_file = path / index
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            out.write(Fernet.generate_key())
+
+
+def _server_version() -> str:
+    with _root_db() as conn, conn.cursor() as cur:
+        cur.execute("SELECT VERSION()")
+        row = cur.fetchone()
+    return str(row[0]) if row else ""
 
 
 def _root_db() -> pymysql.connections.Connection:

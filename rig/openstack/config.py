@@ -90,6 +90,7 @@ def keystone(layout: Layout) -> Sections:
         "fernet_tokens": {"key_repository": str(kdir / "fernet-keys")},
         "credential": {"key_repository": str(kdir / "credential-keys")},
         "cache": {"enabled": True, "backend": "dogpile.cache.memory"},
+        "identity": {"password_hash_rounds": 4},
         "oslo_messaging_notifications": {"driver": "noop"},
     }
 
@@ -183,6 +184,7 @@ def nova(layout: Layout) -> Sections:
             "vif_plugging_timeout": 0,
             "vif_plugging_is_fatal": False,
             "graceful_shutdown_timeout": 5,
+            "periodic_fuzzy_delay": 0,
             "instances_path": str(ndir / "instances"),
             "osapi_compute_workers": 1,
             "metadata_workers": 1,
