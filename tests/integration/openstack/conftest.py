@@ -1,7 +1,8 @@
 """Fixtures for tests against the real OpenStack rig (``rig.openstack``, doc/openstack-rig.md).
 
-``openstack_rig`` is session-scoped: the services start once (about three minutes on two
-busy cores, most of it schema migrations) and every test makes and deletes its own servers.
+``openstack_rig`` is session-scoped: the services start once (about 40 s on two busy cores
+when the schema cache is filled, about two minutes the first time after a change of
+``.venv-openstack``) and every test makes and deletes its own servers.
 Each test process takes its own third octet for the loopback subnets, so two sessions on one
 machine never hand out the same appliance address. ``appliance_pki`` issues the certificates
 a driver would put in appliance user data.
