@@ -16,6 +16,7 @@ from typing import Any
 
 import oslo_messaging
 
+from octavia_loxilb.appliance import health as appliance_health
 from octavia_loxilb.common.jobs import Job
 from octavia_loxilb.db import migrations
 from octavia_loxilb.db.session import get_engine
@@ -53,6 +54,7 @@ def register_periodic_tasks(runner: PeriodicRunner) -> None:
     runner.register("restart_check", "restart_check_interval", restart_detect.make_task)
     runner.register("sweeper", "sweep_interval", sweeper.make_task)
     runner.register("pending_scan", "pending_scan_interval", pending_scan.make_task)
+    runner.register("appliance_health", "appliance_health_interval", appliance_health.make_task)
 
 
 def rpc_target(conf: Any, host: str) -> oslo_messaging.Target:
