@@ -20,6 +20,8 @@ from collections.abc import Callable
 
 from tooz import coordination
 
+from octavia_loxilb.worker.locking import leave_backend
+
 LOG = logging.getLogger(__name__)
 
 LEADER_LOCK = b"octavia-loxilb-periodic-leader"
@@ -72,10 +74,7 @@ class LeaderElection:
             self._thread.join(timeout=30)
             self._thread = None
         if self._coordinator is not None:
-            try:
-                self._coordinator.stop()
-            except Exception:  # leaving is best effort: the back end expires us anyway
-                LOG.exception("Leaving the coordination back end failed")
+            leave_backend(self._coordinator)
             self._coordinator = None
 
     def _campaign(self) -> None:

@@ -26,6 +26,14 @@ LOG = logging.getLogger(__name__)
 LOCK_PREFIX = "octavia-loxilb-lb-"
 
 
+
+def leave_backend(coordinator: coordination.CoordinationDriver) -> None:
+    """Stop a tooz coordinator; best effort, since the back end expires us anyway."""
+    try:
+        coordinator.stop()
+    except Exception:
+        LOG.exception("Leaving the coordination back end failed")
+
 class LockTimeout(Exception):
     """The load balancer's lock was not obtained in time."""
 
@@ -89,10 +97,7 @@ class LoadBalancerLocks:
             self._heart.join(timeout=10)
             self._heart = None
         if self._coordinator is not None:
-            try:
-                self._coordinator.stop()
-            except Exception:  # leaving is best effort: the back end expires us anyway
-                LOG.exception("Leaving the coordination back end failed")
+            leave_backend(self._coordinator)
             self._coordinator = None
 
     def __enter__(self) -> LoadBalancerLocks:
