@@ -88,6 +88,8 @@ def keystone(layout: Layout) -> Sections:
         "database": {"connection": layout.db_urls["keystone"], "max_pool_size": 5},
         "token": {"provider": "fernet"},
         "fernet_tokens": {"key_repository": str(kdir / "fernet-keys")},
+        # Receipts (multi-factor auth) load at bootstrap too and default to /etc/keystone.
+        "fernet_receipts": {"key_repository": str(kdir / "fernet-keys")},
         "credential": {"key_repository": str(kdir / "credential-keys")},
         "cache": {"enabled": True, "backend": "dogpile.cache.memory"},
         "identity": {"password_hash_rounds": 4},
