@@ -34,13 +34,16 @@ class LocalStack:
     ``emulator_args`` are extra ``loxilb-emulator`` flags (the default makes probes and the
     rule-health sync fast enough for tests). ``loxilb`` adds or overrides ``[loxilb]``
     options; ``providers`` are the API's enabled provider drivers (loxilb must be one).
+    ``extra_config`` merges further sections into the one file Octavia and the workers read
+    (e.g. ``rig.openstack.octavia_link.sections`` to put both on a real cloud).
     """
 
     def __init__(self, workdir: str | os.PathLike[str], workers: int = 1,
                  emulator_args: tuple[str, ...] = ("--probe-tick", "0.5",
                                                    "--rule-sync-interval", "0.5"),
                  loxilb: Mapping[str, Any] | None = None, debug: bool = False,
-                 providers: Mapping[str, str] | None = None) -> None:
+                 providers: Mapping[str, str] | None = None,
+                 extra_config: Mapping[str, Mapping[str, Any]] | None = None) -> None:
         self.workdir = Path(workdir).resolve()
         self.worker_count = workers
         self.emulator_args = emulator_args
@@ -52,6 +55,7 @@ class LocalStack:
         self.topic = f"octavia_loxilb_{os.getpid()}_{self.emulator_port}"
         self.database_name = f"loxilb_{os.getpid()}_{self.emulator_port}"
         self._loxilb_overrides = dict(loxilb or {})
+        self._extra_config = {k: dict(v) for k, v in (extra_config or {}).items()}
         self._emulator: subprocess.Popen[bytes] | None = None
         self._workers: list[subprocess.Popen[bytes]] = []
         self._database_created = False
@@ -88,14 +92,18 @@ class LocalStack:
             self._start_emulator()
             db_url = services.create_database(self.database_name)
             self._database_created = True
+            extra: dict[str, dict[str, Any]] = {
+                "loxilb_database": {"connection": db_url},
+                # The worker's pending scan reads this Octavia (noauth).
+                "loxilb_octavia_api": {"auth_type": "none"}}
+            for section, options in self._extra_config.items():
+                extra.setdefault(section, {}).update(options)
             self.rig = OctaviaRig(
                 self.workdir,
                 provider_drivers=self.providers,
                 default_provider="loxilb",
                 loxilb=self.loxilb_section(),
-                extra_config={"loxilb_database": {"connection": db_url},
-                              # The worker's pending scan reads this Octavia (noauth).
-                              "loxilb_octavia_api": {"auth_type": "none"}},
+                extra_config=extra,
                 debug=self.debug,
             )
             self.rig.loxilb.setdefault("octavia_api_endpoint", self.rig.api_url)

@@ -11,6 +11,11 @@ PY=${PYTHON:-python3.11}
 stamp=$VENV/.installed-$(cat rig/openstack/requirements.txt rig/openstack/plugins/pyproject.toml \
     | sha1sum | cut -c1-12)
 [ -f "$stamp" ] && exit 0
+# Two test sessions starting at once must not run pip into the same venv: the second waits
+# for the first and then finds the stamp.
+exec 9>".venv-openstack.lock"
+flock 9
+[ -f "$stamp" ] && exit 0
 if [ ! -x $VENV/bin/python ]; then
     echo "openstack-venv: creating $VENV with $PY" >&2
     "$PY" -m venv $VENV

@@ -53,7 +53,7 @@ def check_group(services: Services, group_id: str) -> list[ApplianceHealth]:
     result = []
     for appliance in services.store.appliances(group_id):
         address = appliance.management_address or ""
-        client = services.client(address)
+        client = services.health_client(address)
         try:
             states = {s.instance: s.state for s in client.list_cluster_states()}
             result.append(ApplianceHealth(appliance.id, address, appliance.role, True,

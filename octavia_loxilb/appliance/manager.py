@@ -82,6 +82,14 @@ class ApplianceManager:
         with self.group_lock(f"appliance-group-{placement.group.id}"):
             ApplianceMonitor(self.services, self.engine).check(placement.group.id)
 
+    def is_last_on_group(self, loadbalancer_id: str) -> bool:
+        """True when the load balancer is the only one on its appliance group: deleting it
+        destroys the appliances, so its rules need not be removed from them first (and a
+        dead appliance of the group cannot block the delete)."""
+        placement = self._placement(loadbalancer_id)
+        return (placement is not None and placement.group.kind == "appliance"
+                and self.services.store.placement_count(placement.group.id) == 1)
+
     def set_topology(self, loadbalancer_id: str, topology: str | None) -> None:
         """Choose a topology for one load balancer over its flavor's (``None``: the
         flavor's again); the next job on it moves it (``ensure``)."""

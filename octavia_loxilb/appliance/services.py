@@ -30,6 +30,7 @@ class Services:
     certs: CertificateStore
     sleep: Callable[[float], None] = time.sleep
     _clients: dict[str, LoxiLBClient] = dataclasses.field(default_factory=dict)
+    _health_clients: dict[str, LoxiLBClient] = dataclasses.field(default_factory=dict)
     _lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
 
     @property
@@ -49,17 +50,35 @@ class Services:
                 self._clients[url] = client
             return client
 
-    def forget_client(self, address: str) -> None:
+    def health_client(self, address: str) -> LoxiLBClient:
+        """A (cached) client for health checks: the short ``health_check_timeout`` and
+        ``health_check_retries``, so a dead appliance is declared within seconds."""
+        url = api_url(address, self.opts.api_port)
         with self._lock:
-            client = self._clients.pop(api_url(address, self.opts.api_port), None)
-        if client is not None:
+            client = self._health_clients.get(url)
+            if client is None:
+                client = LoxiLBClient(dataclasses.replace(
+                    self.node_config(url), timeout_connect=self.opts.health_check_timeout,
+                    timeout_read=self.opts.health_check_timeout,
+                    retries=self.opts.health_check_retries))
+                self._health_clients[url] = client
+            return client
+
+    def forget_client(self, address: str) -> None:
+        url = api_url(address, self.opts.api_port)
+        with self._lock:
+            gone = [c for c in (self._clients.pop(url, None),
+                                self._health_clients.pop(url, None)) if c is not None]
+        for client in gone:
             client.close()
 
     def close(self) -> None:
         with self._lock:
-            for client in self._clients.values():
-                client.close()
+            gone = [*self._clients.values(), *self._health_clients.values()]
             self._clients.clear()
+            self._health_clients.clear()
+        for client in gone:
+            client.close()
 
 
 def appliance_node_config(conf: Any, certs: CertificateStore, url: str) -> NodeConfig:

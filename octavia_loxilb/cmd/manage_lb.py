@@ -1,9 +1,12 @@
-"""``octavia-loxilb-manage lb status|diff|resync|unstick``: look at and repair load balancers.
+"""``octavia-loxilb-manage lb status|diff|resync|unstick|topology``: look at and repair load
+balancers.
 
 Runs on a host with the worker's configuration (the driver-agent's sockets, the driver's
 database, the coordination back end and the LoxiLB nodes), and uses exactly the worker's
 parts: ``Resyncer`` for diff and resync, ``JobRunner`` for unstick, each under the per-LB
-lock, so it never races a worker.
+lock, so it never races a worker. ``topology`` only records the operator's choice; the move
+itself runs in a worker on the load balancer's next failover (or any change to it), so
+Octavia sees it PENDING_UPDATE and then ACTIVE like every other job.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import uuid
 from collections.abc import Iterator
 from typing import Any, TextIO
 
+from octavia_loxilb.appliance.store import ApplianceStore
 from octavia_loxilb.db.session import get_engine
 from octavia_loxilb.loxilb.models import LoadBalancerRule
 from octavia_loxilb.reconcile.desired import TranslateSettings
@@ -23,6 +27,9 @@ from octavia_loxilb.worker.journal import JobJournal
 from octavia_loxilb.worker.locking import LoadBalancerLocks
 from octavia_loxilb.worker.placement import Placer
 from octavia_loxilb.worker.runner import JobRunner
+
+TOPOLOGIES = ("SINGLE", "ACTIVE_STANDBY")
+FLAVOR_TOPOLOGY = "flavor"
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
@@ -44,6 +51,12 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     unstick.add_argument("loadbalancer_id")
     unstick.add_argument("--force", action="store_true",
                          help="also take over a job whose worker still heart-beats")
+    topology = actions.add_parser(
+        "topology", help="run a driver-managed appliance load balancer in another topology "
+        "than its flavor's; 'openstack loadbalancer failover' then moves it")
+    topology.add_argument("loadbalancer_id")
+    topology.add_argument("topology", choices=[*TOPOLOGIES, FLAVOR_TOPOLOGY],
+                          help=f"'{FLAVOR_TOPOLOGY}' goes back to the flavor's topology")
 
 
 class _Parts:
@@ -86,6 +99,8 @@ def run(conf: Any, out: TextIO | None = None) -> int:
             return _status(parts, args.loadbalancer_id, out)
         if action == "unstick":
             return _unstick(parts, args.loadbalancer_id, args.force, out)
+        if action == "topology":
+            return _topology(parts, args.loadbalancer_id, args.topology, out)
         return _resync(parts, args.loadbalancer_id, dry_run=action == "diff", out=out)
 
 
@@ -136,6 +151,25 @@ def _unstick(parts: _Parts, lb_id: str, force: bool, out: TextIO) -> int:
     for line in sweeper.unstick(lb_id, journal=parts.journal, runner=runner,
                                 library=parts.library, force=force):
         print(line, file=out)
+    return 0
+
+
+def _topology(parts: _Parts, lb_id: str, topology: str, out: TextIO) -> int:
+    group = parts.placer.placed_group(lb_id)
+    if group is None or group.kind != "appliance":
+        print(f"load balancer {lb_id} is not on driver-managed appliances; its topology is "
+              "the LoxiLB cluster's", file=out)
+        return 1
+    chosen = None if topology == FLAVOR_TOPOLOGY else topology
+    ApplianceStore(parts.engine).set_topology_override(lb_id, chosen)
+    wanted = chosen or "its flavor's"
+    if chosen == group.topology:
+        print(f"load balancer {lb_id} already runs {group.topology} on group {group.name}",
+              file=out)
+    else:
+        print(f"load balancer {lb_id}: {wanted} topology recorded (now {group.topology} on "
+              f"group {group.name}); run 'openstack loadbalancer failover {lb_id}' to move "
+              "it now, or it moves on its next change", file=out)
     return 0
 
 

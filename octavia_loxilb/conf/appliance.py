@@ -75,4 +75,13 @@ OPTS: list[cfg.Opt] = [
                "microseconds (LoxiLB's minimum is 100000)."),
     cfg.IntOpt("bfd_retry_count", default=3, min=1,
                help="Missed BFD intervals before the peer is declared down."),
+    # Health checks.
+    cfg.FloatOpt("health_check_timeout", default=2.0, min=0.1,
+                 help="Connect and read timeout, in seconds, of the periodic health check of "
+                 "an appliance's API; shorter than the configuration calls' so a dead MASTER "
+                 "is found quickly."),
+    cfg.IntOpt("health_check_retries", default=1, min=0,
+               help="Retries of a failed health check within one pass before the appliance "
+               "counts as dead (its BACKUP is promoted, it is rebuilt). Each retry waits "
+               "[loxilb] api_retry_backoff first."),
 ]

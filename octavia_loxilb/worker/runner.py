@@ -255,9 +255,14 @@ class JobRunner:
     def _appliance_group(self, job: Job, tree: dict[str, Any]) -> db_api.Group | None:
         """The flavor asks for appliances: build or join them (their VIP and member
         networks in place) before converging the rules on them. A delete converges on the
-        group it was placed on, or on nothing when its appliances were never built."""
+        group it was placed on, or on nothing when its appliances were never built or are
+        destroyed with it."""
         lb_id = job.loadbalancer_id
         if job.op == "loadbalancer_delete":
+            if self.appliances.is_last_on_group(lb_id):
+                LOG.info("Load balancer %s is the last on its appliance group: the group is "
+                         "destroyed with it, its rules are not removed one by one", lb_id)
+                return None
             return self.placer.placed_group(lb_id)
         leaving = {i for ids in job.deleting.values() for i in ids}
         if job.op == "loadbalancer_failover":

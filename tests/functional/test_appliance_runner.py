@@ -142,3 +142,18 @@ def test_failover_rebuilds_a_dead_appliance_and_restores_the_rules(
     assert rebuilt.emulator is not None and rebuilt.emulator.config.host == address
     [rule] = runner.appliances.services.client(address).list_rules()
     assert rule.service.external_ip == lb.vip_address
+
+
+def test_deleting_the_last_lb_of_a_dead_appliance_destroys_it_without_reaching_it(
+        runner: JobRunner, agent: FakeDriverAgent, cloud: FakeCloud) -> None:
+    lb = _lb(cloud)
+    agent.set_tree(lb)
+    assert runner.run(job_builder.loadbalancer_create(lb)).succeeded
+    [dead] = cloud.servers.values()
+    assert dead.emulator is not None
+    dead.emulator.stop()
+    deleted = runner.run(job_builder.loadbalancer_delete(lb, cascade=True))
+    assert deleted.succeeded, deleted.reason
+    assert agent.status_of(LB_ID)[0] == "DELETED"
+    assert cloud.counts() == EMPTY
+    assert runner.placer.placed_group(LB_ID) is None
