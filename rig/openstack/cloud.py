@@ -27,7 +27,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -179,6 +179,32 @@ class OpenStackRig:
         pid = int(info["pid"])
         if _is_emulator(pid):
             os.kill(pid, signal.SIGKILL)
+
+    @contextlib.contextmanager
+    def boot_control(self, *, silent: bool = False,
+                     faults: Sequence[Mapping[str, Any]] = (),
+                     client_tls: tuple[str, str, str] | None = None) -> Iterator[None]:
+        """Appliance servers Nova boots inside this block misbehave as the test asks.
+
+        ``silent``: the server goes ACTIVE but no emulator starts (an appliance whose API
+        never comes up). ``faults``: bodies for the emulator's ``/_emulator/faults``
+        (``octavia_loxilb.emulator.hooks.Fault`` fields), armed by the virt driver before
+        the server goes ACTIVE, as the client whose (CA, certificate, key) files are
+        ``client_tls`` (the driver's: the appliance trusts no other).
+        """
+        if faults and client_tls is None:
+            raise ValueError("arming faults needs client_tls the appliance trusts")
+        ca, cert, key = client_tls or ("", "", "")
+        control = {"silent": silent, "faults": [dict(f) for f in faults],
+                   "client_tls": {"ca": ca, "cert": cert, "key": key}}
+        path = self.appliance_dir / fake_virt.BOOT_CONTROL_FILE
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(control, indent=1))
+        tmp.replace(path)
+        try:
+            yield
+        finally:
+            path.unlink(missing_ok=True)
 
     def start(self) -> OpenStackRig:
         began = time.monotonic()

@@ -9,6 +9,13 @@ stops it. Everything about a running appliance sits in ``$LOXILB_RIG_APPLIANCE_D
 (PEMs, ``ports.json``, ``appliance.json`` with pid and address, ``emulator.log``), which is
 how the rig finds and can kill an appliance behind Nova's back.
 
+A test makes boots fail the way real appliances do through ``$LOXILB_RIG_APPLIANCE_DIR/
+boot-control.json`` (written by ``OpenStackRig.boot_control``, read at every spawn): the
+server goes ACTIVE without an emulator (an image that never brings its API up), or its
+emulator starts with API faults armed before Nova reports the server ACTIVE. Nothing in the
+server's own user data or metadata selects this, so the driver under test boots exactly as in
+production.
+
 Nova's own ``FakeDriver`` gets a random node UUID per process and writes no ``compute_id``,
 so nova-compute could not restart; this subclass derives the node UUID from the host name and
 writes ``compute_id`` once.
@@ -28,7 +35,11 @@ import json
 import logging
 import os
 import signal
+import ssl
 import subprocess
+import time
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -40,6 +51,9 @@ USER_DATA_VERSION = 1
 DEFAULT_TLS_PORT = 8091
 DEFAULT_PLAIN_PORT = 11111
 NODE_NAMESPACE = uuid.UUID("6b0d3c5e-4c1e-4f0a-9a55-1f3b7c2d9e10")
+BOOT_CONTROL_FILE = "boot-control.json"
+FAULTS_PATH = "/_emulator/faults"
+ARM_TIMEOUT = 60.0
 
 LOG = logging.getLogger(__name__)
 
@@ -69,6 +83,17 @@ def parse_user_data(raw: str | bytes | None) -> dict[str, Any] | None:
     if not isinstance(doc, dict) or doc.get("loxilb_appliance") != USER_DATA_VERSION:
         return None
     return doc
+
+
+def read_boot_control(root: Path) -> dict[str, Any]:
+    """What the rig wants of appliances booted now: ``silent`` (start no emulator),
+    ``faults`` (hook fault bodies to arm) with ``client_tls`` ({ca, cert, key} file paths of
+    a client the appliance trusts); {} when the rig asks nothing."""
+    try:
+        loaded = json.loads((root / BOOT_CONTROL_FILE).read_text())
+    except FileNotFoundError:
+        return {}
+    return loaded if isinstance(loaded, dict) else {}
 
 
 def vif_addresses(vif: Mapping[str, Any]) -> list[str]:
@@ -179,6 +204,35 @@ class Appliance:
         LOG.info("appliance %s: emulator pid %d on %s:%d", self.dir.name, self.proc.pid,
                  address, port)
 
+    def arm_faults(self, faults: list[Mapping[str, Any]], client_tls: Mapping[str, str],
+                   timeout: float = ARM_TIMEOUT) -> None:
+        """POST each fault to the running emulator's ``/_emulator/faults`` over its mutual
+        TLS, retrying until it listens; before ``spawn`` returns, so before the server is
+        ACTIVE and before any driver call can reach it."""
+        info = json.loads((self.dir / "appliance.json").read_text())
+        context = ssl.create_default_context(cafile=client_tls["ca"])
+        context.load_cert_chain(client_tls["cert"], client_tls["key"])
+        url = f"{info['scheme']}://{info['address']}:{info['api_port']}{FAULTS_PATH}"
+        deadline = time.monotonic() + timeout
+        for fault in faults:
+            request = urllib.request.Request(url, data=json.dumps(dict(fault)).encode(),
+                                             headers={"Content-Type": "application/json"},
+                                             method="POST")
+            while True:
+                try:
+                    with urllib.request.urlopen(request, timeout=5, context=context):
+                        break
+                except urllib.error.HTTPError:
+                    raise  # the emulator answered and refused the fault: no retry helps
+                except OSError:
+                    if self.proc is None or self.proc.poll() is not None:
+                        raise RuntimeError(f"appliance {self.dir.name}: emulator exited "
+                                           "before its faults were armed") from None
+                    if time.monotonic() >= deadline:
+                        raise
+                    time.sleep(0.1)
+        LOG.info("appliance %s: %d fault(s) armed", self.dir.name, len(faults))
+
     def hotplug(self) -> None:
         """Tell the running emulator its NICs changed (ports file + SIGHUP)."""
         self.write_ports()
@@ -261,9 +315,16 @@ if _nova_fake is not None:
             doc = parse_user_data(instance.user_data)
             if doc is None:
                 return
+            control = read_boot_control(_appliance_root())
+            if control.get("silent"):
+                LOG.info("appliance %s: no emulator started (boot control: silent)",
+                         instance.uuid)
+                return
             appliance = Appliance(_appliance_root(), instance.uuid, doc)
             appliance.start(list(network_info or []))
             self._appliances[instance.uuid] = appliance
+            if control.get("faults"):
+                appliance.arm_faults(control["faults"], control["client_tls"])
 
         def destroy(self, context: Any, instance: Any, network_info: Any,
                     block_device_info: Any = None, destroy_disks: bool = True,

@@ -4,12 +4,16 @@ wrote, on the management port's loopback address, with the driver-issued certifi
 
 The appliance manager and the worker's placement are driven directly (not through the Octavia
 API) with real openstacksdk calls; rules are converged with the project's ``Reconciler``, and
-traffic goes client → VIP → member on loopback.
+traffic goes client → VIP → member on loopback. Failures are injected at each step of a
+create on the real services: Nova refuses the boot, the booted appliance never answers, or its
+API fails during configuration (the rig's ``boot_control``); each must leave nothing behind.
 """
 
 from __future__ import annotations
 
+import contextlib
 import pathlib
+import re
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -99,6 +103,29 @@ class Env:
         result = Reconciler(self.placer.nodes(group)).converge(translate(tree))
         assert result.verified, result
 
+    def appliance_options(self, **options: Any) -> contextlib.AbstractContextManager[None]:
+        """``[loxilb_appliance]`` overrides for one block (a test's short timeouts)."""
+        return _overridden(self.conf, "loxilb_appliance", options)
+
+    def driver_records(self) -> dict[str, set[str]]:
+        """What the driver DB holds about groups and appliances, by table, as row texts."""
+        tables = ("loxilb_groups", "appliance_groups", "appliances", "appliance_ports",
+                  "appliance_member_subnets", "lb_placements")
+        with self.engine.connect() as conn:
+            return {t: {repr(tuple(row)) for row in conn.execute(sa.text(f"SELECT * FROM {t}"))}
+                    for t in tables}
+
+    def server_certificates(self) -> dict[str, bool]:
+        """Serial → revoked, for every server certificate the driver issued."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.text("SELECT serial, revoked_at FROM appliance_certificates "
+                                        "WHERE kind = 'server'"))
+            return {serial: revoked is not None for serial, revoked in rows}
+
+    def emulators(self) -> set[str]:
+        """Servers whose emulator the rig's virt driver runs (``appliance.json`` present)."""
+        return {p.parent.name for p in self.rig.appliance_dir.glob("*/appliance.json")}
+
     def close(self) -> None:
         self.placer.close()
         self.manager.services.close()
@@ -123,6 +150,18 @@ def boots(env: Env) -> None:
         pytest.skip(f"the OpenStack rig cannot boot servers: {exc}")
     env.conn.compute.delete_server(server.id)
     env.conn.compute.wait_for_delete(server, wait=60)
+
+
+@contextlib.contextmanager
+def _overridden(conf: cfg.ConfigOpts, group: str, options: dict[str, Any]) -> Iterator[None]:
+    previous = {key: conf[group][key] for key in options}
+    for key, value in options.items():
+        conf.set_override(key, value, group=group)
+    try:
+        yield
+    finally:
+        for key, value in previous.items():
+            conf.set_override(key, value, group=group)
 
 
 def _wait(predicate: Callable[[], bool], timeout: float = 30.0) -> None:
@@ -199,15 +238,73 @@ def test_single_appliance_serves_its_vip_over_mtls_only(
     _wait(lambda: env.counts() == before)
 
 
-def test_a_failed_boot_leaves_nothing_behind(env: Env, boots: None) -> None:
+def _create_fails_and_leaves_nothing(env: Env, tree: dict[str, Any], error: type[Exception],
+                                     match: str | None, appliances: int) -> float:
+    """``ensure`` raises; Nova, Neutron, the virt driver's emulators and the driver DB are
+    as before, and the ``appliances`` server certificates the create issued are revoked.
+    Seconds until the failure."""
     before = env.counts()
-    tree = env.tree(201, flavor={"deployment": "appliance", "image": str(uuid.uuid4())})
-    with pytest.raises(sdk_exceptions.SDKException):
+    records = env.driver_records()
+    certificates = env.server_certificates()
+    emulators = env.emulators()
+    started = time.monotonic()
+    try:
         env.manager.ensure(tree["loadbalancer_id"], tree)
+    except error as exc:
+        failed_after = time.monotonic() - started
+        assert match is None or re.search(match, str(exc)), exc
+    else:
+        env.manager.release(tree["loadbalancer_id"])  # spare the later tests its group
+        pytest.fail("the create succeeded")
     assert env.counts() == before
+    assert env.emulators() == emulators
+    assert env.driver_records() == records
     assert env.placer.placed_group(tree["loadbalancer_id"]) is None
+    issued = env.server_certificates()
+    new = {serial: revoked for serial, revoked in issued.items() if serial not in certificates}
+    assert len(new) == appliances and all(new.values()), new
+    assert {s for s, r in issued.items() if not r} == {s for s, r in certificates.items()
+                                                        if not r}
+    return failed_after
+
+
+def test_a_failed_boot_leaves_nothing_behind(env: Env, boots: None) -> None:
+    tree = env.tree(201, flavor={"deployment": "appliance", "image": str(uuid.uuid4())})
+    _create_fails_and_leaves_nothing(env, tree, sdk_exceptions.SDKException, None, 1)
     with env.engine.connect() as conn:
         assert conn.execute(sa.text("SELECT COUNT(*) FROM appliances")).scalar() == 0
+
+
+def test_an_appliance_that_never_answers_fails_the_create_cleanly(
+        env: Env, boots: None) -> None:
+    tree = env.tree(208)
+    with env.rig.boot_control(silent=True), env.appliance_options(api_timeout=5.0,
+                                                                  ping_timeout=5.0):
+        took = _create_fails_and_leaves_nothing(
+            env, tree, Exception, "not answering over mutual TLS", 1)
+    print(f"silent appliance: create failed and reverted after {took:.2f}s "
+          "(API timeout 5 s)")
+
+
+@pytest.mark.parametrize(("topology_name", "method", "path"), [
+    # The rig's appliance already holds its port addresses (as an image that configures
+    # its NICs at boot does), so a SINGLE create only reads them: fail that read.
+    ("SINGLE", "GET", "/config/ipv4address"),
+    ("ACTIVE_STANDBY", "POST", "/config/cistate"),
+    ("ACTIVE_STANDBY", "POST", "/config/bfd"),
+])
+def test_an_api_error_during_configuration_reverts_everything(
+        env: Env, boots: None, topology_name: str, method: str, path: str) -> None:
+    tree = env.tree(209, flavor={"deployment": "appliance", "topology": topology_name})
+    files = env.manager.services.certs.client_tls_files()
+    fault = {"method": method, "path_prefix": path, "status": 500, "count": 0}
+    with env.rig.boot_control(faults=[fault],
+                              client_tls=(files.ca_file, files.cert_file, files.key_file)):
+        took = _create_fails_and_leaves_nothing(
+            env, tree, Exception, "emulated fault",
+            2 if topology_name == "ACTIVE_STANDBY" else 1)
+    print(f"{topology_name}, 500 on {method} {path}: create failed and reverted after "
+          f"{took:.2f}s")
 
 
 def test_shared_group_outlives_its_first_lb(env: Env, boots: None) -> None:
@@ -296,4 +393,73 @@ def test_active_standby_standby_takes_over_and_the_dead_one_rejoins(
         assert roles == {appliances["BACKUP"].id: "MASTER",
                          appliances["MASTER"].id: "BACKUP"}
     env.manager.release(tree["loadbalancer_id"])
+    _wait(lambda: env.counts() == before, timeout=60)
+
+
+def test_topology_change_single_to_active_standby_and_back_keeps_serving(
+        env: Env, boots: None) -> None:
+    before = env.counts()
+    prefix = env.rig.network("vip").cidr.rsplit(".", 1)[0]
+    moving = env.tree(210, [(f"{prefix}.52", None)])
+    staying = env.tree(211, [(f"{prefix}.53", None)])
+    moving_id = moving["loadbalancer_id"]
+
+    def serves(tree: dict[str, Any], name: str) -> None:
+        """Client → VIP → member; the first connection after a move may meet the
+        listener a moment before it is up."""
+        def answered() -> bool:
+            try:
+                reply = send_tcp(tree["vip_address"], 8080, "t", timeout=2)
+            except OSError:
+                return False
+            return reply.startswith(f"{name} t")
+        _wait(answered, timeout=15)
+
+    def vips_on(group_id: str) -> list[set[str]]:
+        return [{r.service.external_ip for r in
+                 env.manager.services.client(a.management_address or "").list_rules()}
+                for a in env.manager.services.store.appliances(group_id)]
+
+    def converge_timed(tree: dict[str, Any]) -> float:
+        started = time.monotonic()
+        env.converge(tree)
+        return time.monotonic() - started
+
+    with TcpBackend(f"{prefix}.52", 9000, "moving").start(), \
+            TcpBackend(f"{prefix}.53", 9000, "staying").start():
+        env.converge(moving)
+        env.converge(staying)
+        single = env.placer.placed_group(moving_id)
+        assert single is not None
+        assert env.placer.placed_group(staying["loadbalancer_id"]) == single
+        serves(moving, "moving")
+        serves(staying, "staying")
+
+        env.manager.set_topology(moving_id, "ACTIVE_STANDBY")
+        to_pair = converge_timed(moving)
+        pair = env.placer.placed_group(moving_id)
+        assert pair is not None and pair.id != single.id
+        roles = {a.role for a in env.manager.services.store.appliances(pair.id)}
+        assert roles == {"MASTER", "BACKUP"}
+        assert vips_on(pair.id) == [{moving["vip_address"]}] * 2
+        assert vips_on(single.id) == [{staying["vip_address"]}]  # moved off the shared one
+        assert env.counts()["servers"] == before["servers"] + 3
+        assert env.counts()["server_groups"] == before["server_groups"] + 1
+        serves(moving, "moving")
+        serves(staying, "staying")
+
+        env.manager.set_topology(moving_id, None)
+        to_single = converge_timed(moving)
+        back = env.placer.placed_group(moving_id)
+        assert back is not None and back.id == single.id  # rejoins the fitting SINGLE group
+        assert vips_on(single.id) == [{moving["vip_address"], staying["vip_address"]}]
+        assert env.manager.services.store.group(pair.id) is None  # emptied pair destroyed
+        assert env.counts()["servers"] == before["servers"] + 1
+        assert env.counts()["server_groups"] == before["server_groups"]
+        serves(moving, "moving")
+        serves(staying, "staying")
+    print(f"topology change: SINGLE → ACTIVE_STANDBY {to_pair:.2f}s (two boots, move, "
+          f"converge), back to SINGLE {to_single:.2f}s (move, pair destroyed, converge)")
+    env.manager.release(moving_id)
+    env.manager.release(staying["loadbalancer_id"])
     _wait(lambda: env.counts() == before, timeout=60)
