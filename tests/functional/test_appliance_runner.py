@@ -89,6 +89,20 @@ def _lb(cloud: FakeCloud) -> dm.LoadBalancer:
     return lb
 
 
+def _create_and_kill_the_appliance(runner: JobRunner, agent: FakeDriverAgent,
+                                   cloud: FakeCloud) -> tuple[dm.LoadBalancer, Any, str]:
+    """A created appliance load balancer whose one appliance was then killed; returns the
+    load balancer, the dead server and its management address."""
+    lb = _lb(cloud)
+    agent.set_tree(lb)
+    assert runner.run(job_builder.loadbalancer_create(lb)).succeeded
+    [dead] = cloud.servers.values()
+    assert dead.emulator is not None
+    address = dead.emulator.config.host
+    dead.emulator.stop()
+    return lb, dead, address
+
+
 def test_create_builds_appliances_and_converges_rules_on_them(
         runner: JobRunner, agent: FakeDriverAgent, cloud: FakeCloud) -> None:
     lb = _lb(cloud)
@@ -128,13 +142,7 @@ def test_a_failed_build_ends_error_and_leaves_nothing(
 
 def test_failover_rebuilds_a_dead_appliance_and_restores_the_rules(
         runner: JobRunner, agent: FakeDriverAgent, cloud: FakeCloud) -> None:
-    lb = _lb(cloud)
-    agent.set_tree(lb)
-    assert runner.run(job_builder.loadbalancer_create(lb)).succeeded
-    [dead] = cloud.servers.values()
-    assert dead.emulator is not None
-    address = dead.emulator.config.host
-    dead.emulator.stop()
+    lb, dead, address = _create_and_kill_the_appliance(runner, agent, cloud)
     failover = runner.run(job_builder.loadbalancer_failover(LB_ID))
     assert failover.succeeded, failover.reason
     [rebuilt] = cloud.servers.values()
@@ -146,12 +154,7 @@ def test_failover_rebuilds_a_dead_appliance_and_restores_the_rules(
 
 def test_deleting_the_last_lb_of_a_dead_appliance_destroys_it_without_reaching_it(
         runner: JobRunner, agent: FakeDriverAgent, cloud: FakeCloud) -> None:
-    lb = _lb(cloud)
-    agent.set_tree(lb)
-    assert runner.run(job_builder.loadbalancer_create(lb)).succeeded
-    [dead] = cloud.servers.values()
-    assert dead.emulator is not None
-    dead.emulator.stop()
+    lb, _dead, _address = _create_and_kill_the_appliance(runner, agent, cloud)
     deleted = runner.run(job_builder.loadbalancer_delete(lb, cascade=True))
     assert deleted.succeeded, deleted.reason
     assert agent.status_of(LB_ID)[0] == "DELETED"
