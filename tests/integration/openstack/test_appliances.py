@@ -7,6 +7,9 @@ API) with real openstacksdk calls; rules are converged with the project's ``Reco
 traffic goes client → VIP → member on loopback. Failures are injected at each step of a
 create on the real services: Nova refuses the boot, the booted appliance never answers, or its
 API fails during configuration (the rig's ``boot_control``); each must leave nothing behind.
+
+VIP hosts 200-209 and 216-219 and member hosts 50-59 are this module's: the session's rig is
+shared with ``test_octavia_appliances.py``, which uses others.
 """
 
 from __future__ import annotations
@@ -277,7 +280,7 @@ def test_a_failed_boot_leaves_nothing_behind(env: Env, boots: None) -> None:
 
 def test_an_appliance_that_never_answers_fails_the_create_cleanly(
         env: Env, boots: None) -> None:
-    tree = env.tree(208)
+    tree = env.tree(216)
     with env.rig.boot_control(silent=True), env.appliance_options(api_timeout=5.0,
                                                                   ping_timeout=5.0):
         took = _create_fails_and_leaves_nothing(
@@ -295,7 +298,7 @@ def test_an_appliance_that_never_answers_fails_the_create_cleanly(
 ])
 def test_an_api_error_during_configuration_reverts_everything(
         env: Env, boots: None, topology_name: str, method: str, path: str) -> None:
-    tree = env.tree(209, flavor={"deployment": "appliance", "topology": topology_name})
+    tree = env.tree(217, flavor={"deployment": "appliance", "topology": topology_name})
     files = env.manager.services.certs.client_tls_files()
     fault = {"method": method, "path_prefix": path, "status": 500, "count": 0}
     with env.rig.boot_control(faults=[fault],
@@ -400,8 +403,8 @@ def test_topology_change_single_to_active_standby_and_back_keeps_serving(
         env: Env, boots: None) -> None:
     before = env.counts()
     prefix = env.rig.network("vip").cidr.rsplit(".", 1)[0]
-    moving = env.tree(210, [(f"{prefix}.52", None)])
-    staying = env.tree(211, [(f"{prefix}.53", None)])
+    moving = env.tree(218, [(f"{prefix}.52", None)])
+    staying = env.tree(219, [(f"{prefix}.53", None)])
     moving_id = moving["loadbalancer_id"]
 
     def serves(tree: dict[str, Any], name: str) -> None:
