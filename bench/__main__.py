@@ -25,6 +25,7 @@ BENCHMARKS = {
     "scale": "bench.scale",
     "health_timing": "bench.health_timing",
     "throughput": "bench.throughput",
+    "appliance": "bench.appliance",
 }
 
 
