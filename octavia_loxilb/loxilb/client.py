@@ -245,13 +245,18 @@ class LoxiLBClient:
         self._post_idempotent("/config/cistate", state.to_wire())
 
     def list_bfd_sessions(self) -> list[models.BFDSession]:
-        try:
-            body = self._get("/config/bfd/all") or {}
-        except (errors.ServerError, errors.NotFound) as exc:
-            text = f"{exc.result or ''} {exc.message}".lower()
-            if "bfd session not running" in text or "no bfd session" in text:
-                return []
-            raise
+        """The BFD sessions; none when LoxiLB answers that BFD is not running (a 500 that is
+        an answer, not a fault, so it is not retried)."""
+        def read() -> Any:
+            try:
+                return self._transport.request("GET", "/config/bfd/all")
+            except (errors.ServerError, errors.NotFound) as exc:
+                text = f"{exc.result or ''} {exc.message}".lower()
+                if "bfd session not running" in text or "no bfd session" in text:
+                    return {}
+                raise
+
+        body = self._retry.read(read) or {}
         return [models.BFDSession.from_wire(e) for e in body.get("Attr") or ()]
 
     def add_bfd_session(self, session: models.BFDSession) -> None:

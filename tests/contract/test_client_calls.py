@@ -194,3 +194,12 @@ def test_ports_addresses_and_routes(client: LoxiLBClient) -> None:
 def test_rule_vip_shows_as_pseudo_device_address(client: LoxiLBClient) -> None:
     assert client.apply_rule(make_rule())
     assert client.list_ipv4_addresses()[f"llb-rule-{VIP}"] == [f"{VIP}/32"]
+
+
+def test_bfd_not_running_is_an_answer_and_not_retried(emulator: Emulator) -> None:
+    assert emulator.hooks is not None
+    with LoxiLBClient(NodeConfig(emulator.base_url, retries=3, retry_backoff=0.5)) as node:
+        emulator.hooks.calls.clear()
+        assert node.list_bfd_sessions() == []
+    asked = [c for c in emulator.hooks.calls if c["path"].endswith("/config/bfd/all")]
+    assert [c["status"] for c in asked] == [500]
