@@ -63,6 +63,16 @@ OPTS: list[cfg.Opt] = [
     cfg.BoolOpt("ping_check", default=True,
                 help="Wait for the management address to answer ICMP echo before trying the "
                 "API; off where ICMP is filtered between the workers and the appliances."),
+    # Data-plane routing.
+    cfg.BoolOpt("vip_default_route", default=True,
+                help="Give each appliance a default route (0.0.0.0/0) via the VIP subnet's "
+                "gateway, so replies to clients outside the VIP subnet leave through its "
+                "router. Subnet host routes of the VIP and member subnets are added "
+                "either way. An appliance has one routing table for management and data "
+                "(no namespace as on an amphora), and a route it already holds is never "
+                "replaced: if the image's management interface takes a default route "
+                "from DHCP, that one stays. Turn this off where the appliance's default "
+                "route must stay on the management network."),
     # Sharing.
     cfg.StrOpt("group_sharing", default="shared", choices=["shared", "per_lb"],
                help="shared: a new load balancer joins an appliance group with room for it "

@@ -56,7 +56,8 @@ class Network:
         self.routes.clear()
 
     def subnet_device(self, ip: str) -> str | None:
-        """The device whose address subnet holds ``ip`` (MASTER VIP plumbing, §5.3)."""
+        """The device whose address subnet holds ``ip``: where a MASTER plumbs a VIP (§5.3),
+        and what makes a route gateway reachable (§6.3)."""
         addr = ipaddress.ip_address(ip)
         for dev, cidrs in self.addresses.items():
             for text in cidrs:
@@ -70,8 +71,9 @@ class Network:
         """Hot-plug: become ``ports``, the way a VM's NICs change on interface attach/detach.
 
         A port that stays (same name and MAC) keeps the addresses configured on it; a new
-        one starts with its declared addresses; a removed one loses its addresses and the
-        routes through it are left alone (the kernel would drop them; nothing here reads them).
+        one starts with its declared addresses; a removed one loses its addresses, and the
+        routes through it stay listed (the kernel drops them without a netlink notice, so
+        LoxiLB's table may keep them; a driver removes its routes before the unplug).
         """
         before = {(p.name, p.mac.lower()) for p in self.ports}
         after = {(p.name, p.mac.lower()) for p in ports}
@@ -171,7 +173,11 @@ class Network:
     # -- routes --------------------------------------------------------------------------
 
     def add_route(self, body: dict[str, Any]) -> None:
-        """POST /config/route (§6.3); errors are netlink's, mapped by §1.2."""
+        """POST /config/route (§6.3); errors are netlink's, mapped by §1.2.
+
+        LoxiLB hands the route to the kernel, which takes a gateway only where it can reach
+        it directly, on the subnet of an address the node holds (``ENETUNREACH`` otherwise).
+        """
         try:
             dest = ipaddress.ip_network(body["destinationIPNet"], strict=False)
             gateway = ipaddress.ip_address(body["gateway"])
@@ -180,6 +186,8 @@ class Network:
         key = str(dest)
         if key in self.routes:
             raise LoxiError("file exists")
+        if self.subnet_device(str(gateway)) is None:
+            raise LoxiError("network is unreachable")
         self.routes[key] = Route(key, str(gateway), body["protocol"] or "static")
 
     def delete_route(self, ip: str, mask: int) -> None:

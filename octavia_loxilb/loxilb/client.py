@@ -303,8 +303,12 @@ class LoxiLBClient:
 
     def list_routes(self) -> list[str]:
         """GET /config/route/all: the destination prefixes LoxiLB holds."""
+        return [route.destination for route in self.list_route_entries()]
+
+    def list_route_entries(self) -> list[models.Route]:
+        """GET /config/route/all: the routes LoxiLB holds, with their gateways."""
         body = self._get("/config/route/all") or {}
-        return [entry.get("destinationIPNet", "") for entry in body.get("routeAttr") or ()]
+        return [models.Route.from_wire(entry) for entry in body.get("routeAttr") or ()]
 
     def add_route(self, route: models.Route) -> None:
         def applied() -> bool:

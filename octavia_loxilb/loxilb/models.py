@@ -411,6 +411,13 @@ class Route:
             "protocol": "static",
         }
 
+    @classmethod
+    def from_wire(cls, data: dict[str, Any]) -> Route:
+        """A ``routeAttr`` entry; ``gateway`` is ``""`` for LoxiLB's own interface routes and
+        comma-separated for a multipath route."""
+        return cls(destination=data.get("destinationIPNet", ""),
+                   gateway=data.get("gateway") or "")
+
 
 @dataclasses.dataclass(frozen=True)
 class Version:

@@ -191,6 +191,16 @@ def test_ports_addresses_and_routes(client: LoxiLBClient) -> None:
     assert "10.8.0.0/16" not in client.list_routes()
 
 
+def test_route_entries_carry_their_gateways(client: LoxiLBClient) -> None:
+    client.add_route(models.Route("0.0.0.0/0", "192.168.80.1"))
+    client.add_route(models.Route("10.8.0.0/16", "192.168.80.254"))
+    assert sorted(client.list_route_entries(), key=lambda r: r.destination) == [
+        models.Route("0.0.0.0/0", "192.168.80.1"),
+        models.Route("10.8.0.0/16", "192.168.80.254")]
+    client.delete_route("0.0.0.0/0")
+    assert client.list_route_entries() == [models.Route("10.8.0.0/16", "192.168.80.254")]
+
+
 def test_rule_vip_shows_as_pseudo_device_address(client: LoxiLBClient) -> None:
     assert client.apply_rule(make_rule())
     assert client.list_ipv4_addresses()[f"llb-rule-{VIP}"] == [f"{VIP}/32"]

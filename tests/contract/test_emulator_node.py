@@ -132,6 +132,19 @@ def test_routes(raw: Raw) -> None:
     assert raw.delete("/config/route/destinationIPNet/10.5.0.0/16").status_code == 404
 
 
+def test_route_gateway_must_be_on_a_connected_subnet(raw: Raw) -> None:
+    """§6.3: the route goes to the kernel, which refuses a gateway off every subnet of the
+    node's addresses (ENETUNREACH, a 500 by §1.2); the default route is a route like any."""
+    off_link = {"destinationIPNet": "10.6.0.0/16", "gateway": "10.99.0.1", "protocol": "static"}
+    assert_loxi_error(raw.post("/config/route", off_link), 500, "network is unreachable")
+    default = {"destinationIPNet": "0.0.0.0/0", "gateway": "192.168.80.1", "protocol": "static"}
+    assert raw.post("/config/route", default).json() == {"result": "Success"}
+    (listed,) = raw.get("/config/route/all").json()["routeAttr"]
+    assert (listed["destinationIPNet"], listed["gateway"]) == ("0.0.0.0/0", "192.168.80.1")
+    assert raw.delete("/config/route/destinationIPNet/0.0.0.0/0").ok
+    assert raw.get("/config/route/all").json() == {"routeAttr": []}
+
+
 def test_bgp_calls_report_bgp_disabled(raw: Raw) -> None:
     """§7: without BGP mode the BGP endpoints answer ``403 loxilb BGP mode is disabled``."""
     response = raw.post("/config/bgp/neigh", {"ipAddress": "10.0.0.1", "remoteAs": 65001})

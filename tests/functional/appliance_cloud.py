@@ -64,13 +64,19 @@ class FakeCloud:
         """Boot servers without starting their appliance (it never answers)."""
         self.boot_faults: list[Fault] = []
         """Faults every newly booted appliance's API starts with."""
+        self.booted: list[Emulator] = []
+        """Every appliance started, stopped ones included (their API call logs stay)."""
 
     # -- set-up and inspection ---------------------------------------------------------------
 
-    def add_subnet(self, third_octet: int) -> SubnetInfo:
+    def add_subnet(self, third_octet: int, gateway: bool = True,
+                   host_routes: Sequence[tuple[str, str]] = ()) -> SubnetInfo:
+        """A subnet with Neutron's default gateway ``.1`` (unless ``gateway`` is false) and
+        ``host_routes`` as (destination, nexthop)."""
         subnet_id = str(uuid.uuid4())
-        info = SubnetInfo(subnet_id, str(uuid.uuid4()), f"127.{OCTET}.{third_octet}.0/24",
-                          None)
+        prefix = f"127.{OCTET}.{third_octet}"
+        info = SubnetInfo(subnet_id, str(uuid.uuid4()), f"{prefix}.0/24",
+                          f"{prefix}.1" if gateway else None, tuple(host_routes))
         self.subnets[subnet_id] = info
         self._hosts[subnet_id] = itertools.count(10)
         return info
@@ -181,6 +187,7 @@ class FakeCloud:
             ports=self._port_specs(server), datapath=False)).start()
         assert emulator.hooks is not None
         emulator.hooks.faults.extend(dataclasses.replace(f) for f in self.boot_faults)
+        self.booted.append(emulator)
         return emulator
 
     def wait_server_active(self, server_id: str, timeout: float, interval: float) -> None:

@@ -1,6 +1,6 @@
 """Appliance lifecycle flows against emulated appliances (``appliance_cloud.FakeCloud``):
 what a create builds, that every failure leaves nothing behind, shared groups, member
-networks, ACTIVE_STANDBY."""
+networks and the routes of their subnets, ACTIVE_STANDBY."""
 
 from __future__ import annotations
 
@@ -24,7 +24,9 @@ from octavia_loxilb.db import api as db_api
 from octavia_loxilb.db import migrations
 from octavia_loxilb.db.session import create_engine, session_scope
 from octavia_loxilb.emulator.hooks import Fault
-from tests.functional.appliance_cloud import FakeCloud
+from octavia_loxilb.emulator.server import Emulator
+from octavia_loxilb.loxilb import models
+from tests.functional.appliance_cloud import OCTET, FakeCloud
 
 EMPTY = {"servers": 0, "ports": 0, "security_groups": 0, "server_groups": 0}
 
@@ -379,3 +381,153 @@ def test_topology_change_single_to_active_standby_and_back_keeps_the_rules(
                                   "server_groups": 0}  # the emptied pair was destroyed
     finally:
         placer.close()
+
+
+# -- routes --------------------------------------------------------------------------------
+
+
+def _routes(services: Services, address: str | None) -> dict[str, str]:
+    """Destination → gateway, from the appliance's ``GET /config/route/all``."""
+    return {r.destination: r.gateway
+            for r in services.client(address or "").list_route_entries()}
+
+
+def _route_calls(emulator: Emulator | None, method: str) -> list[str]:
+    """Destinations of the appliance's successful route POSTs or DELETEs, in order."""
+    assert emulator is not None and emulator.hooks is not None
+    found = []
+    for call in emulator.hooks.calls:
+        if call["method"] != method or call["status"] != 200:
+            continue
+        if method == "POST" and call["path"].endswith("/config/route"):
+            found.append(call["body"]["destinationIPNet"])
+        elif method == "DELETE" and "/config/route/destinationIPNet/" in call["path"]:
+            found.append("/".join(call["path"].rsplit("/", 2)[1:]))
+    return found
+
+
+def _host(subnet: Any, host: int) -> str:
+    return f"{subnet.cidr.rsplit('.', 1)[0]}.{host}"
+
+
+def _at(third_octet: int, host: int) -> str:
+    """An address of the subnet ``cloud.add_subnet(third_octet)`` makes."""
+    return f"127.{OCTET}.{third_octet}.{host}"
+
+
+@pytest.mark.parametrize("default_route", [True, False])
+def test_build_routes_the_vip_subnet(services: Services, cloud: FakeCloud,
+                                     default_route: bool) -> None:
+    """Host routes with an on-link nexthop, and the default via the gateway unless turned
+    off; a host route whose nexthop the appliance cannot reach is skipped."""
+    subnet = cloud.add_subnet(4, host_routes=[("10.61.0.0/16", _at(4, 254)),
+                                              ("10.62.0.0/16", "192.0.2.1")])
+    services.conf.set_override("vip_default_route", default_route, group="loxilb_appliance")
+    results = flows.create_group(services, _spec(services, subnet), True, subnet.id)
+    [appliance] = services.store.appliances(results["group_id"])
+    expected = {"10.61.0.0/16": _host(subnet, 254)}
+    if default_route:
+        expected["0.0.0.0/0"] = _host(subnet, 1)
+    assert _routes(services, appliance.management_address) == expected
+
+
+def test_a_failed_step_after_the_routes_reverts_them(
+        services: Services, cloud: FakeCloud, vip_subnet: Any) -> None:
+    """ACTIVE_STANDBY fails at its HA step: each appliance's routes are removed by the
+    revert (before its server goes), exactly the ones that create added."""
+    cloud.boot_faults = [Fault(method="POST", path_prefix="/config/cistate", status=500,
+                               count=0)]
+    with pytest.raises(Exception, match="emulated fault"):
+        flows.create_group(services, _spec(services, vip_subnet, "ACTIVE_STANDBY"), True,
+                           vip_subnet.id)
+    assert len(cloud.booted) == 2
+    for emulator in cloud.booted:
+        assert _route_calls(emulator, "POST") == ["0.0.0.0/0"]
+        assert _route_calls(emulator, "DELETE") == ["0.0.0.0/0"]
+    assert cloud.counts() == EMPTY
+    assert _tables_empty(services)
+
+
+def test_a_member_subnet_brings_its_host_routes_and_takes_them_along(
+        services: Services, cloud: FakeCloud, vip_subnet: Any) -> None:
+    """Attach adds the member subnet's host routes (never a second default); a route the
+    appliance already held stays as it was; detach removes exactly the routes it added."""
+    members_subnet = cloud.add_subnet(3, host_routes=[("10.63.0.0/16", _at(3, 254)),
+                                                      ("10.64.0.0/16", _at(3, 254))])
+    manager = ApplianceManager(services, _engine(services))
+    tree = _tree(vip_subnet)
+    group = manager.ensure(tree["loadbalancer_id"], tree)
+    [appliance] = services.store.appliances(group.id)
+    vip_gateway = _host(vip_subnet, 1)
+    services.client(appliance.management_address or "").add_route(
+        models.Route("10.64.0.0/16", vip_gateway))
+    before = _routes(services, appliance.management_address)
+    assert before == {"0.0.0.0/0": vip_gateway, "10.64.0.0/16": vip_gateway}
+
+    tree["pools"][0]["members"] = [{"member_id": "m1", "subnet_id": members_subnet.id,
+                                    "address": _host(members_subnet, 50)}]
+    manager.ensure(tree["loadbalancer_id"], tree)
+    assert _routes(services, appliance.management_address) == {
+        **before, "10.63.0.0/16": _host(members_subnet, 254)}
+
+    emulator = cloud.servers[appliance.server_id or ""].emulator
+    assert emulator is not None and emulator.hooks is not None
+    emulator.hooks.calls.clear()
+    manager.ensure(tree["loadbalancer_id"], tree, leaving={"m1"})
+    [appliance] = services.store.appliances(group.id)
+    assert appliance.ports_for("member") == []
+    assert _routes(services, appliance.management_address) == before
+    assert _route_calls(emulator, "DELETE") == ["10.63.0.0/16"]
+
+
+def test_a_failed_member_attach_removes_the_routes_it_added(
+        services: Services, cloud: FakeCloud, vip_subnet: Any) -> None:
+    """The second of two member attaches fails: the first one's routes go with its port,
+    and a route the appliance held before stays."""
+    subnets = [cloud.add_subnet(octet, host_routes=[(destination, _at(octet, 254)),
+                                                    ("10.67.0.0/16", _at(octet, 254))])
+               for octet, destination in ((3, "10.65.0.0/16"), (4, "10.66.0.0/16"))]
+    first = min(subnets, key=lambda s: s.id)  # attached in subnet ID order
+    manager = ApplianceManager(services, _engine(services))
+    tree = _tree(vip_subnet)
+    group = manager.ensure(tree["loadbalancer_id"], tree)
+    [appliance] = services.store.appliances(group.id)
+    services.client(appliance.management_address or "").add_route(
+        models.Route("10.67.0.0/16", _host(vip_subnet, 1)))
+    before = _routes(services, appliance.management_address)
+
+    tree["pools"][0]["members"] = [
+        {"member_id": f"m{i}", "subnet_id": s.id, "address": _host(s, 50)}
+        for i, s in enumerate(subnets)]
+    cloud.fail["attach_port"] = 2
+    with pytest.raises(Exception, match="injected failure of attach_port"):
+        manager.ensure(tree["loadbalancer_id"], tree)
+    emulator = cloud.servers[appliance.server_id or ""].emulator
+    added = [first.host_routes[0][0]]
+    assert _route_calls(emulator, "POST") == ["0.0.0.0/0", "10.67.0.0/16", *added]
+    assert _route_calls(emulator, "DELETE") == added
+    assert _routes(services, appliance.management_address) == before
+    [appliance] = services.store.appliances(group.id)
+    assert appliance.ports_for("member") == []
+
+
+def test_a_rebuilt_appliance_gets_its_routes_again(
+        services: Services, cloud: FakeCloud, vip_subnet: Any) -> None:
+    """The VIP default and the member subnet's host routes, on the new server."""
+    members_subnet = cloud.add_subnet(3, host_routes=[("10.68.0.0/16", _at(3, 254))])
+    manager = ApplianceManager(services, _engine(services))
+    tree = _tree(vip_subnet, members=[{"member_id": "m1", "subnet_id": members_subnet.id,
+                                       "address": _host(members_subnet, 50)}])
+    group = manager.ensure(tree["loadbalancer_id"], tree)
+    [appliance] = services.store.appliances(group.id)
+    expected = {"0.0.0.0/0": _host(vip_subnet, 1), "10.68.0.0/16": _host(members_subnet, 254)}
+    assert _routes(services, appliance.management_address) == expected
+
+    _kill(cloud, appliance.server_id)
+    [outcome] = ApplianceMonitor(services, _engine(services)).run_once()
+    assert outcome.rebuilt == [appliance.id]
+    [rebuilt] = services.store.appliances(group.id)
+    assert rebuilt.server_id != appliance.server_id
+    assert _routes(services, rebuilt.management_address) == expected
+    server = cloud.servers[rebuilt.server_id or ""]
+    assert set(server.port_ids) == {p.port_id for p in rebuilt.ports}

@@ -1,4 +1,4 @@
-"""Per-appliance tasks: record, ports, certificate, boot, readiness, interfaces.
+"""Per-appliance tasks: record, ports, certificate, boot, readiness, interfaces and routes.
 
 Tasks are built per appliance index; their inputs and outputs carry the index in their
 names (``appliance_id_0``...) so the appliances of one group flow side by side.
@@ -112,14 +112,16 @@ class IssueServerCertificate(_ApplianceTask):
 
 
 class BootServer(_ApplianceTask):
-    """Boot the server through Nova with its ports and user data; wait for ACTIVE."""
+    """Boot the server through Nova with its ports and user data; wait for ACTIVE. A
+    rebuilt appliance boots with its member ports as well (they outlive the dead server)."""
 
     def execute(self, services: Services, appliance_id: str, spec: ApplianceSpec,
                 server_cert: Issued, server_group_id: str | None,
                 group_id: str) -> float:
         appliance = services.store.appliance(appliance_id)
         assert appliance is not None
-        ports = [p for purpose in (MANAGEMENT, VIP) for p in appliance.ports_for(purpose)]
+        ports = [p for purpose in (MANAGEMENT, VIP, MEMBER)
+                 for p in appliance.ports_for(purpose)]
         macs = [p.mac_address or "" for p in ports]
         peers = tuple(a.management_address or "" for a in services.store.appliances(group_id)
                       if a.id != appliance_id)
@@ -166,24 +168,38 @@ class WaitReady(_ApplianceTask):
             services.forget_client(appliance.management_address)
 
 
+def data_port_routes(services: Services,
+                     port: records.PortRecord) -> list[tuple[str, str]]:
+    """The routes a data port brings from its Neutron subnet (``network_config.port_routes``):
+    its host routes and, for the VIP port, the default via its gateway
+    (``vip_default_route``)."""
+    if not port.subnet_id or not port.cidr:
+        return []
+    subnet = services.cloud.get_subnet(port.subnet_id)
+    default = port.purpose == VIP and bool(services.opts.vip_default_route)
+    return network_config.port_routes(subnet, port.cidr, default)
+
+
 class ConfigureInterfaces(_ApplianceTask):
-    """Addresses of the appliance's data ports on the interfaces with their MACs."""
+    """Each data port's address on the interface with its MAC, then the routes its subnet
+    brings; returns what it added, which is all its revert removes."""
 
     def execute(self, services: Services,
-                appliance_id: str) -> list[network_config.ConfiguredAddress]:
+                appliance_id: str) -> list[network_config.ConfiguredPort]:
         appliance = services.store.appliance(appliance_id)
         assert appliance is not None and appliance.management_address
         client = services.client(appliance.management_address)
-        done: list[network_config.ConfiguredAddress] = []
+        done: list[network_config.ConfiguredPort] = []
         try:
             for port in appliance.ports:
                 if port.purpose == MANAGEMENT or not port.cidr or not port.mac_address:
                     continue
-                done.append(network_config.configure_address(client, port.mac_address,
-                                                             port.cidr))
+                routes = data_port_routes(services, port)
+                done.append(network_config.configure_port(client, port.mac_address,
+                                                          port.cidr, routes))
         except Exception:
             for configured in reversed(done):
-                network_config.remove_address(client, configured)
+                network_config.unconfigure_port(client, configured)
             raise
         return done
 
@@ -194,4 +210,4 @@ class ConfigureInterfaces(_ApplianceTask):
             return
         client = services.client(appliance.management_address or "")
         for configured in reversed(result):
-            network_config.remove_address(client, configured)
+            network_config.unconfigure_port(client, configured)

@@ -225,6 +225,11 @@ def test_single_appliance_serves_its_vip_over_mtls_only(
         [vip_port] = [p for p in ports if p.network_id == vip.network_id]
         assert [p["ip_address"] for p in vip_port.allowed_address_pairs] == [
             tree["vip_address"]]
+        gateway = env.conn.network.get_subnet(vip.subnet_id).gateway_ip
+        assert gateway == vip.cidr.rsplit(".", 1)[0] + ".1"  # Neutron's default
+        routes = env.manager.services.client(
+            appliance.management_address or "").list_route_entries()
+        assert ("0.0.0.0/0", gateway) in {(r.destination, r.gateway) for r in routes}
         assert send_tcp(tree["vip_address"], 8080, "hello").startswith("b1 hello")
 
         files = env.manager.services.certs.client_tls_files()
