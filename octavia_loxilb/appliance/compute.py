@@ -63,12 +63,17 @@ class CloudAPI(Protocol):
                     user_data: str, server_group_id: str | None,
                     availability_zone: str | None) -> str: ...
     def wait_server_active(self, server_id: str, timeout: float, interval: float) -> None: ...
+    def wait_server_placed(self, server_id: str, timeout: float, interval: float) -> None: ...
     def delete_server(self, server_id: str) -> None: ...
     def server_exists(self, server_id: str) -> bool: ...
     def attach_port(self, server_id: str, port_id: str) -> None: ...
     def detach_port(self, server_id: str, port_id: str) -> None: ...
     def add_allowed_address(self, port_id: str, ip_address: str) -> bool: ...
     def remove_allowed_address(self, port_id: str, ip_address: str) -> None: ...
+
+
+_PLACED_TASK_STATES = frozenset({"networking", "block_device_mapping", "spawning"})
+"""Nova task states a server reaches only after its compute host claimed it."""
 
 
 def connect(conf: Any) -> openstack.connection.Connection:
@@ -223,6 +228,25 @@ class Cloud:
             if time.monotonic() >= deadline:
                 raise CloudError(f"server {server_id} not ACTIVE within {timeout:.0f}s "
                                  f"(status {server.status})")
+            self.sleep(interval)
+
+    def wait_server_placed(self, server_id: str, timeout: float, interval: float) -> None:
+        """Until the server is on its compute host: Nova sets the host when the compute
+        claims it, and the task state then moves on to networking, block devices, spawning
+        (or the server is ACTIVE). Only then does the scheduler count it for the anti-affinity
+        of the next member of its server group."""
+        deadline = time.monotonic() + timeout
+        while True:
+            server = self.conn.compute.get_server(server_id)
+            if server.status == "ERROR":
+                fault = (server.fault or {}).get("message", "no fault recorded")
+                raise CloudError(f"server {server_id} went to ERROR: {fault}")
+            if (server.status == "ACTIVE" or server.compute_host
+                    or server.task_state in _PLACED_TASK_STATES):
+                return
+            if time.monotonic() >= deadline:
+                raise CloudError(f"server {server_id} not placed on a host within "
+                                 f"{timeout:.0f}s (task state {server.task_state})")
             self.sleep(interval)
 
     def delete_server(self, server_id: str) -> None:

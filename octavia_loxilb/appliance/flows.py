@@ -17,22 +17,25 @@ from octavia_loxilb.appliance.tasks import appliance, destroy, group, ha, networ
 
 def create_group_flow(spec: ApplianceSpec) -> linear_flow.Flow:
     """Records → security group → server group → per appliance: record, ports,
-    certificate → every appliance at once: boot, wait (ping, then mTLS API), interfaces →
-    HA → publish the group's nodes.
+    certificate → boot each, one placed on its host before the next is asked for → every
+    appliance at once: ACTIVE, ready (ping, then mTLS API), interfaces → HA → publish the
+    group's nodes.
 
     The appliances come up side by side (an unordered flow run by the parallel engine), so
-    an ACTIVE_STANDBY pair takes one Nova boot, not two; their ports and addresses are all
-    made before, so each one's user data already names its peer."""
+    an ACTIVE_STANDBY pair takes about one Nova boot, not two; their ports and addresses are
+    all made before, so each one's user data already names its peer."""
     roles = topology.roles(spec.topology)
     flow = linear_flow.Flow("create-appliance-group")
     flow.add(group.ReserveGroup(), group.CreateSecurityGroup(), group.CreateServerGroup())
     for index, role in enumerate(roles):
         flow.add(appliance.CreateApplianceRecord(index, role), appliance.CreatePorts(index),
                  appliance.IssueServerCertificate(index))
+    for index in range(len(roles)):
+        flow.add(appliance.PlaceServer(index, provides="boot_started"))
     bring_up = unordered_flow.Flow("bring-up-appliances")
     for index in range(len(roles)):
         bring_up.add(linear_flow.Flow(f"bring-up-appliance-{index}").add(
-            appliance.BootServer(index, provides="boot_seconds"),
+            appliance.WaitServerActive(index, provides="boot_seconds"),
             appliance.WaitReady(index, provides="ready_seconds"),
             appliance.ConfigureInterfaces(index)))
     flow.add(bring_up, ha.ConfigureHA(), group.ActivateGroup())

@@ -67,11 +67,20 @@ class TenantLBs:
     def wait_lb(self, lb_id: str, status: str = "ACTIVE") -> dict[str, Any]:
         return self.octavia.wait(f"{LB}/{lb_id}", "loadbalancer", status)
 
-    def serve(self, lb: dict[str, Any], member_ip: str, member_port: int) -> None:
-        """A TCP listener on ``LISTENER_PORT`` and a pool with one member."""
+    def create_lb(self, host: int, flavor_id: str, status: str = "ACTIVE") -> dict[str, Any]:
+        """POST a load balancer and wait until it is ``status``."""
+        return self.wait_lb(self.post_lb(host, flavor_id)["id"], status)
+
+    def serve(self, lb: dict[str, Any], member_ip: str, member_port: int,
+              subnet_id: str | None = None) -> tuple[str, str]:
+        """A TCP listener on ``LISTENER_PORT`` and a pool with one member (on
+        ``subnet_id`` when given); returns the pool's and the member's ids."""
         lsn = self.octavia.create_listener(lb["id"], "TCP", LISTENER_PORT)
         pool = self.octavia.create_pool(lb["id"], lsn["id"], "TCP")
-        self.octavia.create_member(lb["id"], pool["id"], member_ip, member_port)
+        extra = {"subnet_id": subnet_id} if subnet_id else {}
+        member = self.octavia.create_member(lb["id"], pool["id"], member_ip, member_port,
+                                            **extra)
+        return pool["id"], member["id"]
 
     def delete_lb(self, lb_id: str) -> None:
         self.octavia.request("DELETE", f"{LB}/{lb_id}?cascade=true")
@@ -79,6 +88,16 @@ class TenantLBs:
 
     def servers(self) -> int:
         return len(list(self.conn.compute.servers(all_projects=True)))
+
+    def counts(self) -> dict[str, int]:
+        """What a load balancer can leave behind in Nova and Neutron, in every project."""
+        return {
+            "servers": self.servers(),
+            "ports": len(list(self.conn.network.ports())),
+            "security_groups": len([g for g in self.conn.network.security_groups()
+                                    if g.name != "default"]),
+            "server_groups": len(list(self.conn.compute.server_groups(all_projects=True))),
+        }
 
     def appliances(self, lb_id: str) -> dict[str, dict[str, Any]]:
         """The worker's record of the load balancer's appliances: server id → role, status."""

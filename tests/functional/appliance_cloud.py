@@ -61,6 +61,8 @@ class FakeCloud:
         """Cloud call name → which call (1-based) raises ``CloudError``."""
         self.calls: dict[str, int] = {}
         self.silent_boot = False
+        self.boot_events: list[tuple[str, str]] = []
+        """("boot" | "placed", server id) in the order the driver asked for them."""
         """Boot servers without starting their appliance (it never answers)."""
         self.boot_faults: list[Fault] = []
         """Faults every newly booted appliance's API starts with."""
@@ -155,6 +157,7 @@ class FakeCloud:
         self._call("boot_server")
         document = userdata.parse(user_data)
         server_id = str(uuid.uuid4())
+        self.boot_events.append(("boot", server_id))
         names = {i["mac"]: i["name"] for i in document["interfaces"]}  # type: ignore[index]
         for port_id in port_ids:
             self.ports[port_id].device_id = server_id
@@ -192,6 +195,10 @@ class FakeCloud:
 
     def wait_server_active(self, server_id: str, timeout: float, interval: float) -> None:
         self._call("wait_server_active")
+
+    def wait_server_placed(self, server_id: str, timeout: float, interval: float) -> None:
+        self._call("wait_server_placed")
+        self.boot_events.append(("placed", server_id))
 
     def delete_server(self, server_id: str) -> None:
         server = self.servers.pop(server_id, None)

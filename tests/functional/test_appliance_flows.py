@@ -128,6 +128,10 @@ def test_active_standby_pairs_master_and_backup_with_bfd(
     assert cloud.counts() == {"servers": 2, "ports": 4, "security_groups": 2,
                               "server_groups": 1}
     assert list(cloud.server_groups.values()) == [True]  # anti-affinity
+    first, second = (server for kind, server in cloud.boot_events if kind == "boot")
+    # The second member is asked for only once Nova placed the first (anti-affinity race).
+    assert cloud.boot_events == [("boot", first), ("placed", first), ("boot", second),
+                                 ("placed", second)]
     appliances = services.store.appliances(results["group_id"])
     by_role = {a.role: a for a in appliances}
     assert set(by_role) == {"MASTER", "BACKUP"}
@@ -148,6 +152,9 @@ STEPS = [
     ("boot_server", 1, "SINGLE"),
     ("boot_server", 2, "ACTIVE_STANDBY"),
     ("wait_server_active", 1, "SINGLE"),
+    ("wait_server_placed", 1, "ACTIVE_STANDBY"),
+    ("wait_server_placed", 2, "ACTIVE_STANDBY"),
+    ("wait_server_active", 2, "ACTIVE_STANDBY"),
 ]
 
 

@@ -26,7 +26,7 @@ VIP = "vip"
 MEMBER = "member"
 
 
-_PER_APPLIANCE = ("appliance_id", "server_cert")
+_PER_APPLIANCE = ("appliance_id", "server_cert", "boot_started")
 
 
 class _ApplianceTask(task.Task):
@@ -111,40 +111,87 @@ class IssueServerCertificate(_ApplianceTask):
             services.store.update_appliance(appliance_id, cert_serial=None)
 
 
+def _boot(services: Services, appliance_id: str, index: int, spec: ApplianceSpec,
+          server_cert: Issued, server_group_id: str | None, group_id: str) -> str:
+    """Ask Nova for the appliance's server with its ports and user data; its id. A rebuilt
+    appliance boots with its member ports as well (they outlive the dead server)."""
+    appliance = services.store.appliance(appliance_id)
+    assert appliance is not None
+    ports = [p for purpose in (MANAGEMENT, VIP, MEMBER) for p in appliance.ports_for(purpose)]
+    macs = [p.mac_address or "" for p in ports]
+    peers = tuple(a.management_address or "" for a in services.store.appliances(group_id)
+                  if a.id != appliance_id)
+    ha = userdata.HASettings("llb-inst0", peers, index) if peers else None
+    document = userdata.render(
+        api_port=services.opts.api_port,
+        management_network_id=services.opts.management_network_id,
+        server=server_cert, client_ca_pem=services.certs.ca().cert_pem,
+        interfaces=userdata.interface_names(macs), ha=ha)
+    server_id = services.cloud.boot_server(
+        f"loxilb-appliance-{appliance_id}", spec.image, spec.compute_flavor,
+        [p.port_id for p in ports], document, server_group_id, spec.availability_zone)
+    services.store.update_appliance(appliance_id, server_id=server_id)
+    return server_id
+
+
+def _delete_server(services: Services, appliance_id: str) -> None:
+    appliance = services.store.appliance(appliance_id)
+    if appliance is not None and appliance.server_id:
+        services.cloud.delete_server(appliance.server_id)
+        services.store.update_appliance(appliance_id, server_id=None)
+
+
 class BootServer(_ApplianceTask):
-    """Boot the server through Nova with its ports and user data; wait for ACTIVE. A
-    rebuilt appliance boots with its member ports as well (they outlive the dead server)."""
+    """Boot the server through Nova and wait for ACTIVE (a rebuild's one appliance)."""
 
     def execute(self, services: Services, appliance_id: str, spec: ApplianceSpec,
                 server_cert: Issued, server_group_id: str | None,
                 group_id: str) -> float:
-        appliance = services.store.appliance(appliance_id)
-        assert appliance is not None
-        ports = [p for purpose in (MANAGEMENT, VIP, MEMBER)
-                 for p in appliance.ports_for(purpose)]
-        macs = [p.mac_address or "" for p in ports]
-        peers = tuple(a.management_address or "" for a in services.store.appliances(group_id)
-                      if a.id != appliance_id)
-        ha = userdata.HASettings("llb-inst0", peers, self.index) if peers else None
-        document = userdata.render(
-            api_port=services.opts.api_port,
-            management_network_id=services.opts.management_network_id,
-            server=server_cert, client_ca_pem=services.certs.ca().cert_pem,
-            interfaces=userdata.interface_names(macs), ha=ha)
         started = time.monotonic()
-        server_id = services.cloud.boot_server(
-            f"loxilb-appliance-{appliance_id}", spec.image, spec.compute_flavor,
-            [p.port_id for p in ports], document, server_group_id, spec.availability_zone)
-        services.store.update_appliance(appliance_id, server_id=server_id)
+        server_id = _boot(services, appliance_id, self.index, spec, server_cert,
+                          server_group_id, group_id)
         services.cloud.wait_server_active(server_id, services.opts.boot_timeout,
                                           services.opts.poll_interval)
         return time.monotonic() - started
 
     def revert(self, services: Services, appliance_id: str, **kwargs: Any) -> None:
+        _delete_server(services, appliance_id)
+
+
+class PlaceServer(_ApplianceTask):
+    """Boot the server and, in an anti-affinity server group, wait until Nova has put it on
+    a host; returns when the boot started.
+
+    The members of one group are placed one after the other: Nova's scheduler counts a
+    member's host only once its compute has claimed it, so two members scheduled at once
+    can land on one host, which the compute's late check then refuses ("Anti-affinity
+    instance group policy was violated"); with few hosts the reschedule finds none. Once
+    placed, the boots proceed side by side (``WaitServerActive``)."""
+
+    def execute(self, services: Services, appliance_id: str, spec: ApplianceSpec,
+                server_cert: Issued, server_group_id: str | None,
+                group_id: str) -> float:
+        started = time.monotonic()
+        server_id = _boot(services, appliance_id, self.index, spec, server_cert,
+                          server_group_id, group_id)
+        if server_group_id:
+            services.cloud.wait_server_placed(server_id, services.opts.boot_timeout,
+                                              services.opts.poll_interval)
+        return started
+
+    def revert(self, services: Services, appliance_id: str, **kwargs: Any) -> None:
+        _delete_server(services, appliance_id)
+
+
+class WaitServerActive(_ApplianceTask):
+    """Wait for the server ``PlaceServer`` booted to be ACTIVE; the boot's seconds."""
+
+    def execute(self, services: Services, appliance_id: str, boot_started: float) -> float:
         appliance = services.store.appliance(appliance_id)
-        if appliance is not None and appliance.server_id:
-            services.cloud.delete_server(appliance.server_id)
-            services.store.update_appliance(appliance_id, server_id=None)
+        assert appliance is not None and appliance.server_id
+        services.cloud.wait_server_active(appliance.server_id, services.opts.boot_timeout,
+                                          services.opts.poll_interval)
+        return time.monotonic() - boot_started
 
 
 class WaitReady(_ApplianceTask):

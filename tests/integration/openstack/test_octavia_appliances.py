@@ -13,105 +13,27 @@ client → VIP → member on loopback throughout.
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 
-from rig import services
-from rig.backends import TcpBackend, send_tcp
-from rig.clients import sdk_connection
-from rig.octavia_api import Octavia
+from rig.backends import TcpBackend
 from rig.openstack import octavia_link
+from rig.openstack.tenant_lbs import LB, TenantLBs, served, wait_for
 from rig.stack import LocalStack
 
 pytestmark = pytest.mark.timeout(900)
 
-LB = "/lbaas/loadbalancers"
 
 
-class Cloud:
-    """The test's view: Octavia as the tenant, Nova/Neutron as admin, the worker's DB."""
-
-    def __init__(self, rig: Any, stack: LocalStack) -> None:
-        self.rig = rig
-        self.stack = stack
-        self.octavia = Octavia(sdk_connection(stack.api_url, rig.tenant_project_id),
-                               timeout=240.0)
-        self.conn = rig.connection("admin")
-        self.engine = sa.create_engine(services.database_url(stack.database_name))
-        self.vip = rig.network("vip")
-
-    def counts(self) -> dict[str, int]:
-        return {
-            "servers": len(list(self.conn.compute.servers(all_projects=True))),
-            "ports": len(list(self.conn.network.ports())),
-            "security_groups": len([g for g in self.conn.network.security_groups()
-                                    if g.name != "default"]),
-            "server_groups": len(list(self.conn.compute.server_groups(all_projects=True))),
-        }
-
-    def address(self, host: int, key: str = "vip") -> str:
-        return self.rig.network(key).cidr.rsplit(".", 1)[0] + f".{host}"
-
-    def flavor(self, **metadata: Any) -> str:
-        """A flavor (and its profile) for the loxilb provider with ``metadata``."""
-        name = f"loxilb-{uuid.uuid4().hex[:8]}"
-        profile = self.octavia.create("/lbaas/flavorprofiles", "flavorprofile", name=name,
-                                      provider_name="loxilb",
-                                      flavor_data=json.dumps(metadata))
-        flavor = self.octavia.create("/lbaas/flavors", "flavor", name=name,
-                                     flavor_profile_id=profile["id"], enabled=True)
-        return str(flavor["id"])
-
-    def create_lb(self, host: int, flavor_id: str, status: str = "ACTIVE") -> dict[str, Any]:
-        lb = self.octavia.create(LB, "loadbalancer", name=f"lb-{host}",
-                                 vip_subnet_id=self.vip.subnet_id,
-                                 vip_address=self.address(host), flavor_id=flavor_id,
-                                 provider="loxilb")
-        return self.octavia.wait(f"{LB}/{lb['id']}", "loadbalancer", status)
-
-    def serve(self, lb: dict[str, Any], member_ip: str, member_port: int,
-              subnet_id: str | None = None) -> tuple[str, str]:
-        """A TCP listener on 8080 and a pool with one member; returns (pool id, member id)."""
-        lsn = self.octavia.create_listener(lb["id"], "TCP", 8080)
-        pool = self.octavia.create_pool(lb["id"], lsn["id"], "TCP")
-        extra = {"subnet_id": subnet_id} if subnet_id else {}
-        member = self.octavia.create_member(lb["id"], pool["id"], member_ip, member_port,
-                                            **extra)
-        return pool["id"], member["id"]
-
-    def delete_lb(self, lb_id: str) -> None:
-        self.octavia.request("DELETE", f"{LB}/{lb_id}?cascade=true")
-        self.octavia.wait_gone(f"{LB}/{lb_id}", "loadbalancer")
-
-    def appliances(self, lb_id: str) -> dict[str, dict[str, Any]]:
-        """The worker's record of the load balancer's appliances: server id → role, status."""
-        with self.engine.connect() as conn:
-            rows = conn.execute(sa.text(
-                "SELECT a.server_id, a.role, a.status, a.management_address FROM appliances a "
-                "JOIN lb_placements p ON p.group_id = a.group_id "
-                "WHERE p.loadbalancer_id = :lb"), {"lb": lb_id}).all()
-        return {r.server_id: {"role": r.role, "status": r.status,
-                              "address": r.management_address} for r in rows}
-
-    def answers(self, server_id: str) -> bool:
-        """Whether the server's appliance accepts connections on its API port."""
-        info = self.rig.appliance(server_id)
-        if info is None:
-            return False
-        try:
-            socket.create_connection((info["address"], int(info["api_port"])), 1).close()
-        except OSError:
-            return False
-        return True
+class Cloud(TenantLBs):
+    """The tenant's view (``TenantLBs``) plus what only these tests look at."""
 
     def vip_pair_holders(self, vip_address: str) -> set[str]:
         """Servers whose VIP-network port lets ``vip_address`` through (ARP mode)."""
@@ -124,25 +46,6 @@ class Cloud:
                               capture_output=True, text=True, timeout=120, check=False)
         assert done.returncode == 0, done.stdout + done.stderr
         return done.stdout
-
-    def close(self) -> None:
-        self.engine.dispose()
-        self.conn.close()
-
-
-def _served(vip: str, name: str) -> bool:
-    try:
-        return send_tcp(vip, 8080, "ping", timeout=1).startswith(f"{name} ping")
-    except OSError:
-        return False
-
-
-def _wait(predicate: Callable[[], bool], what: str, timeout: float = 60.0) -> float:
-    began = time.monotonic()
-    while not predicate():
-        assert time.monotonic() - began < timeout, f"timed out waiting for {what}"
-        time.sleep(0.2)
-    return time.monotonic() - began
 
 
 @pytest.fixture(scope="module")
@@ -194,13 +97,13 @@ def test_single_appliance_lb_through_the_octavia_api(cloud: Cloud, single: str) 
         assert cloud.vip_pair_holders(vip) == {server_id}
 
         pool_id, _ = cloud.serve(lb, member_ip, 9000)
-        assert _served(vip, "b1")
+        assert served(vip, "b1")
 
         member2 = cloud.octavia.create_member(lb["id"], pool_id, second_ip, 9001,
                                               subnet_id=cloud.rig.network("member1").subnet_id)
         server_ports = {p.network_id for p in cloud.conn.network.ports(device_id=server_id)}
         assert cloud.rig.network("member1").network_id in server_ports
-        _wait(lambda: _served(vip, "m1"), "traffic to the member on the second subnet")
+        wait_for(lambda: served(vip, "m1"), "traffic to the member on the second subnet")
         cloud.octavia.request("DELETE", f"/lbaas/pools/{pool_id}/members/{member2['id']}")
         cloud.octavia.wait_mutable(lb["id"])
         server_ports = {p.network_id for p in cloud.conn.network.ports(device_id=server_id)}
@@ -208,9 +111,9 @@ def test_single_appliance_lb_through_the_octavia_api(cloud: Cloud, single: str) 
 
         cloud.octavia.request("PUT", f"{LB}/{lb['id']}/failover")
         cloud.octavia.wait_mutable(lb["id"])
-        assert _served(vip, "b1")
+        assert served(vip, "b1")
         cloud.delete_lb(lb["id"])
-    _wait(lambda: cloud.counts() == before, "servers, ports and groups all gone")
+    wait_for(lambda: cloud.counts() == before, "servers, ports and groups all gone")
     assert cloud.appliances(lb["id"]) == {}
 
 
@@ -222,7 +125,7 @@ def test_active_standby_takes_over_through_the_worker(cloud: Cloud) -> None:
         lb = cloud.create_lb(211, flavor)
         cloud.serve(lb, member_ip, 9000)
         vip = lb["vip_address"]
-        assert _served(vip, "b1")
+        assert served(vip, "b1")
         roles = {a["role"]: s for s, a in cloud.appliances(lb["id"]).items()}
         assert set(roles) == {"MASTER", "BACKUP"}
         hosts = {cloud.conn.compute.get_server(s).compute_host for s in roles.values()}
@@ -231,24 +134,19 @@ def test_active_standby_takes_over_through_the_worker(cloud: Cloud) -> None:
 
         killed = time.monotonic()
         cloud.rig.kill_appliance(roles["MASTER"])
-        takeover = _wait(lambda: _served(vip, "b1"), "traffic through the standby")
+        takeover = wait_for(lambda: served(vip, "b1"), "traffic through the standby")
         print(f"A/S through the worker: traffic back {takeover:.2f}s after the MASTER died "
               "(health interval 1 s)")
 
-        def rejoined() -> bool:
-            now = cloud.appliances(lb["id"])
-            return (sorted(a["role"] for a in now.values()) == ["BACKUP", "MASTER"]
-                    and all(a["status"] == "ACTIVE" for a in now.values())
-                    and all(cloud.answers(s) for s in now))
-
-        _wait(rejoined, "the dead appliance rebuilt as BACKUP", timeout=180)
+        wait_for(lambda: cloud.pair_in_service(lb["id"]), "the dead appliance rebuilt as BACKUP",
+                 timeout=180)
         print(f"A/S: dead appliance rebuilt and rejoined {time.monotonic() - killed:.1f}s "
               "after it died")
-        assert _served(vip, "b1")
+        assert served(vip, "b1")
         got = cloud.octavia.get(f"{LB}/{lb['id']}", "loadbalancer")
         assert got is not None and got["provisioning_status"] == "ACTIVE"
         cloud.delete_lb(lb["id"])
-    _wait(lambda: cloud.counts() == before, "servers, ports and groups all gone")
+    wait_for(lambda: cloud.counts() == before, "servers, ports and groups all gone")
 
 
 def test_a_failed_boot_ends_error_and_leaves_only_octavias_vip_port(cloud: Cloud) -> None:
@@ -259,24 +157,36 @@ def test_a_failed_boot_ends_error_and_leaves_only_octavias_vip_port(cloud: Cloud
     assert after == dict(before, ports=before["ports"] + 1), "only Octavia's VIP port is left"
     assert cloud.appliances(lb["id"]) == {}
     cloud.delete_lb(lb["id"])
-    _wait(lambda: cloud.counts() == before, "Octavia's VIP port deallocated")
+    wait_for(lambda: cloud.counts() == before, "Octavia's VIP port deallocated")
 
 
-def test_two_lbs_share_one_appliance_group(cloud: Cloud, single: str) -> None:
+def test_two_lbs_share_one_appliance_group_and_survive_its_death(
+        cloud: Cloud, single: str) -> None:
     before = cloud.counts()
     ips = cloud.address(62), cloud.address(63)
     with TcpBackend(ips[0], 9000, "s1").start(), TcpBackend(ips[1], 9000, "s2").start():
         first, second = cloud.create_lb(213, single), cloud.create_lb(214, single)
         cloud.serve(first, ips[0], 9000)
         cloud.serve(second, ips[1], 9000)
-        assert set(cloud.appliances(first["id"])) == set(cloud.appliances(second["id"]))
+        [server] = cloud.appliances(first["id"])
+        assert set(cloud.appliances(second["id"])) == {server}
+        assert cloud.counts()["servers"] == before["servers"] + 1
+
+        killed = time.monotonic()
+        cloud.rig.kill_appliance(server)
+        wait_for(lambda: served(first["vip_address"], "s1")
+                 and served(second["vip_address"], "s2"),
+                 "both load balancers replayed on the rebuilt appliance", timeout=180)
+        print(f"SINGLE appliance of two LBs killed: rebuilt and both replayed "
+              f"{time.monotonic() - killed:.1f}s later")
+        assert len(cloud.appliances(first["id"])) == 1
         assert cloud.counts()["servers"] == before["servers"] + 1
         cloud.delete_lb(first["id"])
-        assert _served(second["vip_address"], "s2")
-        assert not _served(first["vip_address"], "s1")
+        assert served(second["vip_address"], "s2")
+        assert not served(first["vip_address"], "s1")
         assert cloud.counts()["servers"] == before["servers"] + 1
         cloud.delete_lb(second["id"])
-    _wait(lambda: cloud.counts() == before, "the shared group destroyed with its last LB")
+    wait_for(lambda: cloud.counts() == before, "the shared group destroyed with its last LB")
 
 
 def test_topology_change_through_manage_and_failover(cloud: Cloud, single: str) -> None:
@@ -287,7 +197,7 @@ def test_topology_change_through_manage_and_failover(cloud: Cloud, single: str) 
         cloud.serve(lb, member_ip, 9000)
         vip = lb["vip_address"]
         [single_server] = cloud.appliances(lb["id"])
-        assert _served(vip, "t1")
+        assert served(vip, "t1")
 
         out = cloud.manage("lb", "topology", lb["id"], "ACTIVE_STANDBY")
         assert "failover" in out
@@ -299,7 +209,7 @@ def test_topology_change_through_manage_and_failover(cloud: Cloud, single: str) 
         assert sorted(a["role"] for a in pair.values()) == ["BACKUP", "MASTER"]
         assert single_server not in pair
         assert cloud.vip_pair_holders(vip) == set(pair)
-        assert _served(vip, "t1")
+        assert served(vip, "t1")
 
         cloud.manage("lb", "topology", lb["id"], "flavor")
         cloud.octavia.request("PUT", f"{LB}/{lb['id']}/failover")
@@ -307,9 +217,9 @@ def test_topology_change_through_manage_and_failover(cloud: Cloud, single: str) 
         back = cloud.appliances(lb["id"])
         assert len(back) == 1 and not set(back) & set(pair)
         assert cloud.vip_pair_holders(vip) == set(back)
-        assert _served(vip, "t1")
+        assert served(vip, "t1")
         cloud.delete_lb(lb["id"])
-    _wait(lambda: cloud.counts() == before, "every appliance of both topologies gone")
+    wait_for(lambda: cloud.counts() == before, "every appliance of both topologies gone")
 
 
 def test_topology_command_refuses_a_cluster_load_balancer(cloud: Cloud) -> None:
