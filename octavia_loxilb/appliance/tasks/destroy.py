@@ -7,6 +7,7 @@ from taskflow import task
 
 from octavia_loxilb.appliance import store as records
 from octavia_loxilb.appliance.services import Services
+from octavia_loxilb.appliance.tasks import group as group_tasks
 
 
 class MarkGroupDeleting(task.Task):
@@ -44,18 +45,8 @@ class DeleteGroupResources(task.Task):
     """Server group and security group (after the servers and ports that used them)."""
 
     def execute(self, services: Services, group_id: str) -> None:
-        group = services.store.group(group_id)
-        if group is None:
-            return
-        if group.server_group_id:
-            services.cloud.delete_server_group(group.server_group_id)
-            services.store.update_group(group_id, server_group_id=None)
-        if group.data_security_group_id:
-            services.cloud.delete_security_group(group.data_security_group_id)
-            services.store.update_group(group_id, data_security_group_id=None)
-        if group.security_group_id:
-            services.cloud.delete_security_group(group.security_group_id)
-            services.store.update_group(group_id, security_group_id=None)
+        group_tasks.delete_server_group(services, group_id)
+        group_tasks.delete_security_groups(services, group_id)
 
 
 class DeleteGroupRecords(task.Task):

@@ -47,15 +47,7 @@ class CreateSecurityGroup(task.Task):
         return sg_id
 
     def revert(self, services: Services, group_id: str, **kwargs: Any) -> None:
-        group = services.store.group(group_id)
-        if group is None:
-            return
-        if group.data_security_group_id:
-            services.cloud.delete_security_group(group.data_security_group_id)
-            services.store.update_group(group_id, data_security_group_id=None)
-        if group.security_group_id:
-            services.cloud.delete_security_group(group.security_group_id)
-            services.store.update_group(group_id, security_group_id=None)
+        delete_security_groups(services, group_id)
 
 
 class CreateServerGroup(task.Task):
@@ -72,10 +64,29 @@ class CreateServerGroup(task.Task):
         return sg_id
 
     def revert(self, services: Services, group_id: str, **kwargs: Any) -> None:
-        group = services.store.group(group_id)
-        if group is not None and group.server_group_id:
-            services.cloud.delete_server_group(group.server_group_id)
-            services.store.update_group(group_id, server_group_id=None)
+        delete_server_group(services, group_id)
+
+
+def delete_security_groups(services: Services, group_id: str) -> None:
+    """Delete the group's security groups and forget them (idempotent: a revert and a
+    destroy both end here)."""
+    group = services.store.group(group_id)
+    if group is None:
+        return
+    if group.data_security_group_id:
+        services.cloud.delete_security_group(group.data_security_group_id)
+        services.store.update_group(group_id, data_security_group_id=None)
+    if group.security_group_id:
+        services.cloud.delete_security_group(group.security_group_id)
+        services.store.update_group(group_id, security_group_id=None)
+
+
+def delete_server_group(services: Services, group_id: str) -> None:
+    """Delete the group's Nova server group and forget it (idempotent)."""
+    group = services.store.group(group_id)
+    if group is not None and group.server_group_id:
+        services.cloud.delete_server_group(group.server_group_id)
+        services.store.update_group(group_id, server_group_id=None)
 
 
 class ActivateGroup(task.Task):
