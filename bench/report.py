@@ -84,6 +84,21 @@ def render(figures: Sequence[Figure]) -> str:
     return "\n".join(lines)
 
 
+def render_markdown(figures: Sequence[dict[str, object]]) -> str:
+    """The saved rows of a run as a Markdown table, for the docs."""
+    lines = ["| figure | median | p90 | p99 | unit | n | compared with (same run) | baseline "
+             "| ratio | target |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for f in figures:
+        def num(key: str, row: dict[str, object] = f) -> str:
+            value = row.get(key)
+            return _fmt(float(value)) if isinstance(value, int | float) else "–"
+        lines.append(" | ".join([
+            f"| {f['name']}", num("median"), num("p90"), num("p99"), str(f["unit"]),
+            str(f["samples"]), str(f.get("compared_with") or "–"), num("baseline_median"),
+            num("ratio"), f"{f.get('target') or '–'} |"]))
+    return "\n".join(lines)
+
+
 def save(figures: Sequence[Figure], path: Path) -> None:
     """Write the figures and the machine they came from as JSON."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -94,3 +109,12 @@ def save(figures: Sequence[Figure], path: Path) -> None:
         "figures": [dataclasses.asdict(f) | {"ratio": f.ratio} for f in figures],
     }
     path.write_text(json.dumps(doc, indent=2))
+
+
+if __name__ == "__main__":
+    import sys
+
+    saved = json.loads(Path(sys.argv[1] if len(sys.argv) > 1
+                            else "bench/results/latest.json").read_text())
+    print(f"{saved['when']} on {saved['machine']}")
+    print(render_markdown(saved["figures"]))
