@@ -67,7 +67,8 @@ def check_group(services: Services, group_id: str) -> list[ApplianceHealth]:
 def rebuild_flow() -> linear_flow.Flow:
     flow = linear_flow.Flow("rebuild-appliance")
     flow.add(rebuild.DeleteDeadServer(), appliance_tasks.IssueServerCertificate(0),
-             appliance_tasks.BootServer(0, provides="boot_seconds"),
+             appliance_tasks.PlaceServer(0, provides="boot_started"),
+             appliance_tasks.WaitServerActive(0, provides="boot_seconds"),
              appliance_tasks.WaitReady(0, provides="ready_seconds"),
              appliance_tasks.ConfigureInterfaces(0), rebuild.RejoinGroup())
     return flow

@@ -37,8 +37,9 @@ class ApplianceManager:
         self.engine = engine
         self.group_lock = group_lock
         self.last_build: dict[str, float] = {}
-        """Seconds of the last group build: ``total``, ``boot`` and ``ready`` (summed over
-        its appliances), ``driver`` (the rest: records, certificates, ports, API calls)."""
+        """Seconds of the last group build: ``total``, ``boot`` and ``ready`` (of the
+        slowest appliance, as they come up side by side), ``driver`` (the rest: records,
+        certificates, ports, API calls)."""
 
     def _placement(self, loadbalancer_id: str) -> db_api.Placement | None:
         with session_scope(self.engine) as session:
@@ -108,11 +109,7 @@ class ApplianceManager:
                  loadbalancer_id, old_group_id)
         vip = str(tree.get("vip_address") or "")
         with self.group_lock(f"appliance-group-{old_group_id}"):
-            if vip:
-                network.remove_vip_address_pairs(self.services, old_group_id, vip)
-            self.services.store.set_member_subnets(old_group_id, loadbalancer_id, ())
-            with session_scope(self.engine) as session:
-                db_api.delete_placement(session, loadbalancer_id)
+            self._unplace(loadbalancer_id, old_group_id, vip)
         try:
             group = self._place(loadbalancer_id, tree, spec, vip,
                                 groups.member_subnets(tree, leaving))
@@ -183,14 +180,20 @@ class ApplianceManager:
         self._drop(loadbalancer_id, placement.group.id, placement.vip_address or "",
                    destroy_if_empty=True)
 
+    def _unplace(self, loadbalancer_id: str, group_id: str, vip: str) -> None:
+        """Take the load balancer off the group (the caller holds the group's lock): its
+        VIP pair off the appliance ports, its member subnets released, its placement
+        dropped."""
+        if vip:
+            network.remove_vip_address_pairs(self.services, group_id, vip)
+        self.services.store.set_member_subnets(group_id, loadbalancer_id, ())
+        with session_scope(self.engine) as session:
+            db_api.delete_placement(session, loadbalancer_id)
+
     def _drop(self, loadbalancer_id: str, group_id: str, vip: str,
               destroy_if_empty: bool) -> None:
         with self.group_lock(f"appliance-group-{group_id}"):
-            if vip:
-                network.remove_vip_address_pairs(self.services, group_id, vip)
-            self.services.store.set_member_subnets(group_id, loadbalancer_id, ())
-            with session_scope(self.engine) as session:
-                db_api.delete_placement(session, loadbalancer_id)
+            self._unplace(loadbalancer_id, group_id, vip)
             if destroy_if_empty and self.services.store.placement_count(group_id) == 0:
                 LOG.info("Destroying appliance group %s: its last load balancer is gone",
                          group_id)

@@ -117,7 +117,6 @@ class _Counted:
     def __init__(self, api: LoxiLBNodeAPI, result: NodeResult) -> None:
         self.api = api
         self.result = result
-        self.probe_writes = 0
 
     def post(self, rule: LoadBalancerRule) -> None:
         self.result.writes += 1
@@ -131,7 +130,6 @@ class _Counted:
     def probe(self, probe: EndpointProbe) -> None:
         self.result.writes += 1
         self.result.probe_writes += 1
-        self.probe_writes += 1
         self.api.set_endpoint_probe(probe)
 
     def read(self) -> tuple[list[LoadBalancerRule], list[EndpointProbe]]:
@@ -146,7 +144,7 @@ class _Counted:
         Probes nobody wrote are what the first read showed (the plan judged them by it),
         so a second GET of them proves nothing about this run's writes and costs a call.
         """
-        if self.probe_writes:
+        if self.result.probe_writes:
             return self.read()
         self.result.reads += 1
         return self.api.list_rules(), probes_before

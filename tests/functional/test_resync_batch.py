@@ -9,32 +9,18 @@ inside its lock, i.e. after the snapshot was taken and before the snapshot-based
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
-import pytest
 import requests
 
-from octavia_loxilb.emulator.server import Emulator
 from octavia_loxilb.loxilb.models import Endpoint, LoadBalancerRule, Oper
 from octavia_loxilb.worker import octavia_reader, resync
 from tests.functional.test_resync import BACKEND, Rig, build, lb_id, name_of
-from tests.functional.test_worker import FakeDriverAgent
+from tests.functional.test_resync import rig as rig  # the same fixture
 
 RULES = "/config/loadbalancer/all"
 PROBES = "/config/endpoint/all"
-
-
-@pytest.fixture
-def rig(tmp_path: Path, emulator: Emulator) -> Iterator[Rig]:
-    agent = FakeDriverAgent(tmp_path).start()
-    octavia_reader.reset_driver_library()
-    built = Rig(tmp_path, emulator, agent)
-    yield built
-    built.close()
-    octavia_reader.reset_driver_library()
-    agent.stop()
 
 
 class HookedLibrary:

@@ -82,3 +82,13 @@ def pytest_runtest_makereport(item: pytest.Item,
     rig = getattr(item, "funcargs", {}).get("octavia_rig")
     if report.failed and rig is not None:
         report.sections.append(("octavia rig logs", rig.logs_tail()))
+
+
+@pytest.fixture(scope="module")
+def octavia(stack: Any) -> Any:
+    """The Octavia v2 API of the module's ``stack`` (a ``rig.stack.LocalStack`` fixture each
+    module defines with the workers and timings it needs), as the default project."""
+    from rig.clients import sdk_connection
+    from rig.octavia_api import Octavia
+
+    return Octavia(sdk_connection(stack.api_url))

@@ -34,13 +34,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 
 
 @pytest.fixture(scope="module")
-def octavia(stack: Any) -> Octavia:
-    from rig.clients import sdk_connection
-
-    return Octavia(sdk_connection(stack.api_url))
-
-
-@pytest.fixture(scope="module")
 def emulator(stack: Any) -> Emulator:
     return Emulator(stack.emulator_url)
 

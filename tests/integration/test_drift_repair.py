@@ -43,13 +43,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 
 
 @pytest.fixture(scope="module")
-def octavia(stack: Any) -> Octavia:
-    from rig.clients import sdk_connection
-
-    return Octavia(sdk_connection(stack.api_url))
-
-
-@pytest.fixture(scope="module")
 def loadbalancers(octavia: Octavia) -> Iterator[list[tuple[str, str]]]:
     """``LB_COUNT`` load balancers (id, VIP), each one TCP listener over two backends."""
     backends = [TcpBackend(f"127.{_SECOND_OCTET}.200.{i}", 8080, f"b{i}").start()

@@ -35,13 +35,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         yield running
 
 
-@pytest.fixture(scope="module")
-def octavia(stack: Any) -> Octavia:
-    from rig.clients import sdk_connection
-
-    return Octavia(sdk_connection(stack.api_url))
-
-
 def operating(octavia: Octavia, lb_id: str) -> dict[str, str]:
     """Operating status of every object of the LB's status tree, by id."""
     tree = octavia.request("GET", f"/lbaas/loadbalancers/{lb_id}/status")["statuses"]

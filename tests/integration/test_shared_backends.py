@@ -30,13 +30,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         yield running
 
 
-@pytest.fixture(scope="module")
-def octavia(stack: Any) -> Octavia:
-    from rig.clients import sdk_connection
-
-    return Octavia(sdk_connection(stack.api_url))
-
-
 PROBE_RESULTS = ("currState", "minDelay", "avgDelay", "maxDelay")
 """Fields of a probe host that are probe results rather than settings."""
 

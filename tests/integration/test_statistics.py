@@ -35,13 +35,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         yield running
 
 
-@pytest.fixture(scope="module")
-def octavia(stack: Any) -> Octavia:
-    from rig.clients import sdk_connection
-
-    return Octavia(sdk_connection(stack.api_url))
-
-
 def stats(octavia: Octavia, listener_id: str) -> dict[str, int]:
     found: dict[str, int] = octavia.request("GET", f"/lbaas/listeners/{listener_id}/stats")[
         "stats"]

@@ -141,23 +141,6 @@ def _delete_server(services: Services, appliance_id: str) -> None:
         services.store.update_appliance(appliance_id, server_id=None)
 
 
-class BootServer(_ApplianceTask):
-    """Boot the server through Nova and wait for ACTIVE (a rebuild's one appliance)."""
-
-    def execute(self, services: Services, appliance_id: str, spec: ApplianceSpec,
-                server_cert: Issued, server_group_id: str | None,
-                group_id: str) -> float:
-        started = time.monotonic()
-        server_id = _boot(services, appliance_id, self.index, spec, server_cert,
-                          server_group_id, group_id)
-        services.cloud.wait_server_active(server_id, services.opts.boot_timeout,
-                                          services.opts.poll_interval)
-        return time.monotonic() - started
-
-    def revert(self, services: Services, appliance_id: str, **kwargs: Any) -> None:
-        _delete_server(services, appliance_id)
-
-
 class PlaceServer(_ApplianceTask):
     """Boot the server and, in an anti-affinity server group, wait until Nova has put it on
     a host; returns when the boot started.
@@ -166,7 +149,8 @@ class PlaceServer(_ApplianceTask):
     member's host only once its compute has claimed it, so two members scheduled at once
     can land on one host, which the compute's late check then refuses ("Anti-affinity
     instance group policy was violated"); with few hosts the reschedule finds none. Once
-    placed, the boots proceed side by side (``WaitServerActive``)."""
+    placed, the boots proceed side by side (``WaitServerActive``). A rebuild uses the same
+    pair of tasks for its one appliance."""
 
     def execute(self, services: Services, appliance_id: str, spec: ApplianceSpec,
                 server_cert: Issued, server_group_id: str | None,
